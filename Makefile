@@ -1,0 +1,47 @@
+# The project's commands. `make run` and `make test` work from a clean clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
+
+.PHONY: install run test lint bench system-deps clean
+
+install: $(VENV)/.installed web/dist/index.html
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
+
+run: install
+	$(BIN)/liaison seed --demo
+	$(BIN)/liaison serve
+
+# What the tests need from the operating system: headless Chromium (browser tests), CJK fonts
+# (so screenshots show Chinese), and redis-server (multi-process tests). Installed when missing
+# and we may (root with apt-get); otherwise the tests that need them say so and skip.
+system-deps:
+	@if { [ ! -x /usr/bin/chromium ] || ! command -v redis-server >/dev/null; } \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium fonts-noto-cjk redis-server >/dev/null; \
+	fi
+
+test: install system-deps
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy server handlers storage loadtests
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist

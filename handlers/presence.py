@@ -1,0 +1,238 @@
+"""Presence and whereabouts (人员去向) and the message board (留言).
+
+Whereabouts is durable state; its changes reach board watchers as ephemeral deltas. A return time
+(`until`) is a durable timer, so it expires on time even across a restart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from handlers.directory import user_ref, whereabouts_view
+from server.commands import CommandSet, Ctx, Id, Input, Limit
+from server.errors import AppError, bad_request, not_found
+from server.events import NoteReceived, NotesWaiting, WhereaboutsChanged
+from server.services import Services
+from server.stream import Transaction
+from server.timers import TimerSet, cancel, schedule
+from storage import directory as dq
+from storage import presence as q
+from storage.records import User, Whereabouts
+
+commands = CommandSet()
+timers = TimerSet()
+
+Status = Literal[
+    "in_office", "in_meeting", "business_trip", "on_leave", "out", "remote", "off_duty"
+]
+EXPIRE = "whereabouts.expire"
+MAX_AHEAD = timedelta(days=366)
+
+
+class WhereaboutsSet(Input):
+    status: Status
+    note: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    location: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    until: datetime | None = None
+    for_user: Id | None = None
+
+
+async def _target(ctx: Ctx, for_user: str | None) -> User:
+    if for_user is None or int(for_user) == ctx.user.id:
+        return ctx.user
+    target = await dq.get_user(ctx.db, int(for_user))
+    if target is None:
+        raise not_found("no such user")
+    if not await dq.may_act_for(ctx.db, ctx.user.id, target.id):
+        raise AppError("forbidden", "only the user's leader or a delegate may do this")
+    return target
+
+
+def _check_until(until: datetime | None) -> datetime | None:
+    if until is None:
+        return None
+    if until.tzinfo is None:
+        raise bad_request("until needs a time zone", [{"field": "until", "message": "add Z"}])
+    now = datetime.now(UTC)
+    if until <= now:
+        raise bad_request("until is in the past", [{"field": "until", "message": "in the past"}])
+    if until > now + MAX_AHEAD:
+        raise bad_request("until is too far ahead", [{"field": "until", "message": "over a year"}])
+    return until.astimezone(UTC)
+
+
+async def _announce(
+    services: Services, tx: Transaction, user: User, w: Whereabouts, reason: str
+) -> None:
+    if user.department_id is None:
+        return
+    event = WhereaboutsChanged(user_id=str(user.id), whereabouts=whereabouts_view(w), reason=reason)
+    department_id = user.department_id
+
+    async def push() -> None:
+        await services.hub.to_board(department_id, event)
+
+    tx.after_commit(push)
+
+
+@commands("whereabouts.set")
+async def whereabouts_set(ctx: Ctx, p: WhereaboutsSet) -> dict[str, Any]:
+    target = await _target(ctx, p.for_user)
+    until = _check_until(p.until)
+    async with ctx.transaction() as tx:
+        w = await q.set_whereabouts(
+            tx.conn,
+            user_id=target.id,
+            status=p.status,
+            note=p.note.strip(),
+            location=p.location.strip(),
+            until=until,
+            set_by=ctx.user.id,
+        )
+        if until is not None and p.status != q.DEFAULT_STATUS:
+            payload = {"user_id": target.id, "until": until.isoformat()}
+            await schedule(tx.conn, EXPIRE, str(target.id), until, payload)
+            tx.after_commit(_poke(ctx.services))
+        else:
+            await cancel(tx.conn, EXPIRE, str(target.id))
+        await _announce(ctx.services, tx, target, w, "set")
+    return {"user_id": str(target.id), "whereabouts": whereabouts_view(w)}
+
+
+def _poke(services: Services):  # type: ignore[no-untyped-def]
+    async def poke() -> None:
+        services.timers.poke()
+
+    return poke
+
+
+@timers(EXPIRE)
+async def whereabouts_expire(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
+    until = datetime.fromisoformat(payload["until"])
+    w = await q.expire_whereabouts(tx.conn, int(payload["user_id"]), until)
+    if w is None:  # changed since; that change owns the timer now
+        return
+    user = await dq.get_user(tx.conn, w.user_id)
+    if user is not None:
+        await _announce(services, tx, user, w, "expired")
+
+
+class Board(Input):
+    department_id: Id
+
+
+@commands("whereabouts.board")
+async def whereabouts_board(ctx: Ctx, p: Board) -> dict[str, Any]:
+    department_id = int(p.department_id)
+    if not await dq.department_exists(ctx.db, department_id):
+        raise not_found("no such department")
+    members = await q.board(ctx.db, department_id)
+    if ctx.conn is not None:
+        ctx.services.hub.watch(ctx.conn, department_id)
+    hub = ctx.services.hub
+    return {
+        "department_id": p.department_id,
+        "members": [
+            {
+                "user": {
+                    "id": str(m.user.id),
+                    "name": m.user.name,
+                    "title": m.user.title,
+                    "department_id": str(m.user.department_id),
+                    "phone": m.user.phone,
+                },
+                "presence": hub.presence(m.user.id),
+                "last_seen": hub.last_seen.get(m.user.id, m.last_seen),
+                "whereabouts": whereabouts_view(m.whereabouts),
+                "notes_waiting": m.notes_waiting,
+            }
+            for m in members
+        ],
+    }
+
+
+class Unwatch(Input):
+    department_id: Id
+
+
+@commands("whereabouts.unwatch")
+async def whereabouts_unwatch(ctx: Ctx, p: Unwatch) -> dict[str, Any]:
+    if ctx.conn is not None:
+        ctx.services.hub.unwatch(ctx.conn, int(p.department_id))
+    return {"department_id": p.department_id}
+
+
+# --- message board ---------------------------------------------------------------------------
+class NotesLeave(Input):
+    to: Id
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+@commands("notes.leave")
+async def notes_leave(ctx: Ctx, p: NotesLeave) -> dict[str, Any]:
+    body = p.body.strip()
+    if not body:
+        raise bad_request("the note is empty", [{"field": "body", "message": "empty"}])
+    to = await dq.get_user(ctx.db, int(p.to))
+    if to is None:
+        raise not_found("no such user")
+    async with ctx.transaction() as tx:
+        note = await q.leave_note(tx.conn, ctx.user.id, to.id, body)
+        await tx.emit(
+            [to.id],
+            NoteReceived(
+                note_id=str(note.id), from_=user_ref(ctx.user), body=note.body, at=note.at
+            ),
+        )
+        waiting = await q.notes_waiting(tx.conn, to.id)
+        _announce_waiting(ctx.services, tx, to, waiting)
+    return {"note_id": str(note.id)}
+
+
+def _announce_waiting(services: Services, tx: Transaction, user: User, waiting: int) -> None:
+    if user.department_id is None:
+        return
+    department_id = user.department_id
+    event = NotesWaiting(user_id=str(user.id), notes_waiting=waiting)
+
+    async def push() -> None:
+        await services.hub.to_board(department_id, event)
+
+    tx.after_commit(push)
+
+
+class NotesList(Input):
+    before: Id | None = None
+    limit: Limit = 50
+
+
+@commands("notes.list")
+async def notes_list(ctx: Ctx, p: NotesList) -> dict[str, Any]:
+    notes = await q.notes_for(ctx.db, ctx.user.id, int(p.before) if p.before else None, p.limit)
+    return {
+        "notes": [
+            {
+                "id": str(n.id),
+                "from": {"id": str(n.from_id), "name": n.from_name},
+                "body": n.body,
+                "at": n.at,
+                "read_at": n.read_at,
+            }
+            for n in notes
+        ],
+        "notes_waiting": await q.notes_waiting(ctx.db, ctx.user.id),
+    }
+
+
+class NotesRead(Input):
+    note_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=100)]
+
+
+@commands("notes.read")
+async def notes_read(ctx: Ctx, p: NotesRead) -> dict[str, Any]:
+    async with ctx.transaction() as tx:
+        waiting = await q.mark_notes_read(tx.conn, ctx.user.id, [int(i) for i in p.note_ids])
+        _announce_waiting(ctx.services, tx, ctx.user, waiting)
+    return {"notes_waiting": waiting}

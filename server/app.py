@@ -1,0 +1,160 @@
+"""The app factory: nothing happens at import time; create_app(config) builds everything and each
+resource is opened and closed in one cleanup_ctx generator (aiohttp's own pattern)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+from aiohttp import web
+
+from handlers import directory, presence
+from server import connection_commands
+from server.auth import SESSION_REVOKED, Auth, hash_password
+from server.bus import Bus
+from server.commands import Registry
+from server.config import Config
+from server.http import add_routes, errors_middleware
+from server.hub import Hub
+from server.keys import CONFIG, DSN, POOL, SERVICES, SIO
+from server.limits import RateLimiter
+from server.metrics import Metrics
+from server.services import Services
+from server.sockets import attach, build_sio
+from server.stream import Stream
+from server.timers import Timers
+from storage import directory as dq
+from storage.database import open_database
+
+log = logging.getLogger(__name__)
+
+COMMAND_SETS = [connection_commands.commands, directory.commands, presence.commands]
+TIMER_SETS = [presence.timers]
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=70 * 1024 * 1024)
+    app[CONFIG] = config
+    sio = build_sio(config.max_frame_bytes, config.allowed_origins)
+    sio.attach(app, socketio_path="socket.io")
+    app[SIO] = sio
+    add_routes(app, config.web_dist)
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(_background)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    async with open_database(config.data_dir, config.database_url) as (dsn, pool):
+        if config.bootstrap_admin:
+            async with pool.acquire() as conn:
+                await _bootstrap_admin(conn, config.bootstrap_admin)
+        app[DSN] = dsn
+        app[POOL] = pool
+        yield
+
+
+async def _bootstrap_admin(conn, spec: str) -> None:  # type: ignore[no-untyped-def]
+    account, sep, password = spec.partition(":")
+    if not sep or not account or not password:
+        raise SystemExit("LIAISON_BOOTSTRAP_ADMIN must be account:password")
+    phc = await asyncio.to_thread(hash_password, password)
+    if await dq.ensure_admin(conn, account, phc):
+        log.info("bootstrap administrator created: %s", account)
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    pool = app[POOL]
+    sio = app[SIO]
+    metrics = Metrics()
+    bus = Bus()
+    await bus.start()
+    stream = Stream(pool, bus, replay_limit=config.replay_limit)
+    auth = Auth(
+        pool,
+        bus,
+        secret=config.resolved_jwt_secret(),
+        access_ttl_s=config.access_ttl_s,
+        refresh_ttl_s=config.refresh_ttl_s,
+    )
+    await auth.load_revoked()
+    hub = Hub(sio, stream, bus, metrics)
+    services = Services(
+        config=config,
+        pool=pool,
+        bus=bus,
+        stream=stream,
+        auth=auth,
+        hub=hub,
+        timers=Timers(stream, TIMER_SETS),
+        registry=Registry(COMMAND_SETS),
+        limiter=RateLimiter(config.rate_per_s, config.rate_burst),
+        metrics=metrics,
+        sio=sio,
+    )
+    attach(sio, services)
+
+    async def on_revoked(msg: dict[str, object]) -> None:
+        for conn in [c for c in hub.by_sid.values() if c.session_id == msg["session_id"]]:
+            await sio.disconnect(conn.sid)
+
+    bus.on(SESSION_REVOKED, on_revoked)
+    app[SERVICES] = services
+    yield
+    for sid in list(hub.by_sid):
+        with contextlib.suppress(Exception):
+            await sio.disconnect(sid)
+    await bus.stop()
+
+
+async def _sweep(services: Services) -> None:
+    """Drop sockets whose token expired without renewal; forget stale limiter state."""
+    now = time.time()
+    for conn in [c for c in services.hub.by_sid.values() if c.token_exp < now]:
+        log.info("disconnecting expired socket of user %s", conn.user_id)
+        await services.sio.disconnect(conn.sid)
+    services.limiter.sweep()
+    services.auth.forget_old_revocations()
+
+
+async def _prune(services: Services) -> None:
+    days = services.config.event_retention_days
+    removed = await services.stream.prune(timedelta(days=days))
+    if removed:
+        log.info("pruned %d events older than %s days", removed, days)
+
+
+def _every(
+    seconds: float, job: Callable[[], Awaitable[None]], name: str
+) -> Callable[[], Awaitable[None]]:
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:
+                log.exception("periodic job %s failed", name)
+
+    return loop
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    config = services.config
+    jobs = [
+        services.timers.run(services),
+        _every(config.token_sweep_s, lambda: _sweep(services), "sweep")(),
+        _every(3600, lambda: _prune(services), "prune")(),
+    ]
+    tasks = [asyncio.create_task(job) for job in jobs]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

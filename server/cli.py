@@ -1,0 +1,107 @@
+"""`liaison serve | seed --demo | migrate`: flags mirror the LIAISON_* environment variables."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import msgspec
+
+from server.config import Config
+from server.logs import configure
+
+log = logging.getLogger("liaison")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liaison", description="Liaison collaboration server")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="embedded state (LIAISON_DATA_DIR)")
+    common.add_argument("--database-url", help="PostgreSQL DSN (LIAISON_DATABASE_URL)")
+    common.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", parents=[common], help="serve HTTP and Socket.IO")
+    serve.add_argument("--host", help="default 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default 8080")
+    serve.add_argument("--workers", type=int, help="processes (needs LIAISON_REDIS_URL above 1)")
+    serve.add_argument("--redis-url", help="LIAISON_REDIS_URL")
+    serve.add_argument("--jwt-secret", help="LIAISON_JWT_SECRET")
+    serve.add_argument("--access-ttl-s", type=int, help="LIAISON_ACCESS_TTL_S")
+    serve.add_argument("--bootstrap-admin", help="account:password (LIAISON_BOOTSTRAP_ADMIN)")
+    serve.add_argument("--sms-gateway", help="LIAISON_SMS_GATEWAY")
+    serve.add_argument("--smtp-url", help="LIAISON_SMTP_URL")
+    serve.add_argument("--max-frame-bytes", type=int, help="LIAISON_MAX_FRAME_BYTES")
+    seed = sub.add_parser("seed", parents=[common], help="load an organisation")
+    seed.add_argument("--demo", action="store_true", help="the demo municipal office")
+    sub.add_parser("migrate", parents=[common], help="apply database migrations")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config.from_env(**{k: v for k, v in vars(args).items() if v is not None})
+
+
+def serve(config: Config) -> None:
+    from aiohttp import web
+
+    from server.app import create_app
+
+    if config.workers > 1:
+        sys.exit("--workers above 1 needs the Redis bus, which this build does not include yet.")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        pass
+    print(f"Liaison serving on http://{config.host}:{config.port}", flush=True)
+    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None, print=None)
+
+
+async def _seed_demo(config: Config) -> None:
+    from handlers.directory import import_organisation
+    from server.auth import hash_password
+    from storage.database import open_database
+    from storage.demo import DEMO_PASSWORD, demo_logins, demo_organisation
+
+    phc = await asyncio.to_thread(hash_password, DEMO_PASSWORD)
+    payload = msgspec.json.encode(demo_organisation(phc))
+    async with open_database(config.data_dir, config.database_url) as (_, pool):
+        result = await import_organisation(pool, payload)
+    print(
+        f"Demo organisation loaded: {len(result['departments'])} departments, "
+        f"{len(result['users'])} people."
+    )
+    print(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+    for login in demo_logins():
+        print(f"  {login.account:<14} {login.name}  ({login.role})")
+
+
+async def _migrate(config: Config) -> None:
+    from storage.database import open_database
+
+    async with open_database(config.data_dir, config.database_url):
+        print("database is up to date")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    configure(args.log_level)
+    config = _config(args)
+    if args.command == "serve":
+        serve(config)
+    elif args.command == "seed":
+        if not args.demo:
+            sys.exit(
+                "only --demo is available; import real organisations with POST /api/v1/admin/import"
+            )
+        asyncio.run(_seed_demo(config))
+    elif args.command == "migrate":
+        asyncio.run(_migrate(config))
+
+
+if __name__ == "__main__":
+    main()

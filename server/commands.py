@@ -1,0 +1,222 @@
+"""The command registry: each command declared once (name, input model, handler) and dispatched
+identically for the Socket.IO and HTTP transports; no handler knows which one called it."""
+
+from __future__ import annotations
+
+import re
+import time
+import typing
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+import structlog
+
+from server.errors import AppError, bad_request, ok
+from server.stream import Transaction
+
+if TYPE_CHECKING:
+    from server.hub import Connection
+    from server.services import Services
+    from storage.records import User
+
+log = structlog.get_logger("liaison.commands")
+
+
+class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Base of every command's input: unknown fields are refused."""
+
+
+# Shared field types: ids are opaque strings (ours are decimal), text is bounded.
+Id = Annotated[str, msgspec.Meta(pattern=r"^[1-9][0-9]{0,17}$", description="an id")]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=10_000)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
+ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+Handler = Callable[["Ctx", Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    model: type[Input]
+    handler: Handler
+    idempotent: bool  # creates keyed by the input's client_msg_id
+
+
+class CommandSet:
+    """What one handler module declares: `commands = CommandSet()`, then `@commands("name")`."""
+
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+
+    def __call__(self, name: str, *, idempotent: bool = False) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            hints = typing.get_type_hints(fn)
+            params = [h for k, h in hints.items() if k != "return"]
+            model = params[1]
+            assert issubclass(model, Input), f"{name}: input must subclass Input"
+            if idempotent:
+                assert "client_msg_id" in model.__struct_fields__, name
+            self.commands.append(Command(name, model, fn, idempotent))
+            return fn
+
+        return register
+
+
+@dataclass(slots=True)
+class Ctx:
+    """What a handler gets besides its input."""
+
+    services: Services
+    user: User
+    conn: Connection | None  # the socket connection, when called over Socket.IO
+    request_id: str
+    _tx: Transaction | None = field(default=None)
+
+    @property
+    def db(self):  # type: ignore[no-untyped-def]
+        return self.services.pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """The command's transaction; committed (then pushed) when the block ends, or, for an
+        idempotent command, when the handler returns."""
+        if self._tx is not None:
+            yield self._tx
+            return
+        async with self.services.stream.transaction() as tx:
+            yield tx
+
+
+class _Replayed(Exception):
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+
+_FIELD_PATTERNS = (
+    re.compile(r"unknown field `([^`]+)`"),
+    re.compile(r"required field `([^`]+)`"),
+    re.compile(r"at `\$\.?([^`]*)`"),
+)
+
+
+def _validation_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> AppError:
+    message = str(exc)
+    name = ""
+    for pattern in _FIELD_PATTERNS:
+        m = pattern.search(message)
+        if m:
+            name = m.group(1)
+            break
+    return bad_request("invalid input", [{"field": name, "message": message}])
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def to_builtins(data: Any) -> Any:
+    return msgspec.to_builtins(data)
+
+
+class Registry:
+    def __init__(self, sets: list[CommandSet]) -> None:
+        self.commands: dict[str, Command] = {}
+        for s in sets:
+            for cmd in s.commands:
+                assert cmd.name not in self.commands, f"declared twice: {cmd.name}"
+                self.commands[cmd.name] = cmd
+
+    async def dispatch(
+        self,
+        services: Services,
+        user: User,
+        conn: Connection | None,
+        name: str,
+        payload: Any,
+    ) -> dict[str, Any]:
+        """Run one command; always returns an envelope, never raises."""
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:16]
+        cmd = self.commands.get(name) if isinstance(name, str) else None
+        label = cmd.name if cmd else "unknown"
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, command=label, user_id=user.id
+        )
+        try:
+            if cmd is None:
+                raise AppError("not_found", f"unknown command: {str(name)[:100]}")
+            wait = services.limiter.take(user.id)
+            if wait:
+                raise AppError(
+                    "rate_limited", "too many commands", {"retry_after_s": round(wait, 3)}
+                )
+            args = self._decode(cmd, payload)
+            ctx = Ctx(services, user, conn, request_id)
+            data = await self._run(cmd, ctx, args)
+            envelope = ok(data)
+            outcome = "ok"
+        except _Replayed as replay:
+            envelope, outcome = ok(replay.answer), "ok"
+        except AppError as err:
+            envelope, outcome = err.envelope(), err.code
+        except Exception:
+            log.exception("command failed")
+            envelope = AppError("internal", f"internal error (request {request_id})").envelope()
+            outcome = "internal"
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id", "command", "user_id")
+        services.metrics.commands.labels(label, outcome).inc()
+        services.metrics.command_seconds.labels(label).observe(time.perf_counter() - started)
+        return envelope
+
+    @staticmethod
+    def _decode(cmd: Command, payload: Any) -> Input:
+        try:
+            if isinstance(payload, bytes | bytearray | memoryview):
+                return msgspec.json.decode(bytes(payload) or b"{}", type=cmd.model)
+            if payload is None:
+                payload = {}
+            if not isinstance(payload, dict):
+                raise bad_request("the payload must be a JSON object")
+            return msgspec.convert(payload, cmd.model)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise _validation_error(exc) from None
+
+    @staticmethod
+    async def _run(cmd: Command, ctx: Ctx, args: Input) -> Any:
+        if not cmd.idempotent:
+            return to_builtins(await cmd.handler(ctx, args))
+        key = args.client_msg_id
+        async with ctx.services.stream.transaction() as tx:
+            claimed = await tx.conn.fetchval(
+                "INSERT INTO idempotency (user_id, command, client_msg_id) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                ctx.user.id,
+                cmd.name,
+                key,
+            )
+            if not claimed:
+                answer = await tx.conn.fetchval(
+                    "SELECT answer FROM idempotency"
+                    " WHERE user_id = $1 AND command = $2 AND client_msg_id = $3",
+                    ctx.user.id,
+                    cmd.name,
+                    key,
+                )
+                raise _Replayed(answer)
+            ctx._tx = tx
+            data = to_builtins(await cmd.handler(ctx, args))
+            await tx.conn.execute(
+                "UPDATE idempotency SET answer = $4::jsonb"
+                " WHERE user_id = $1 AND command = $2 AND client_msg_id = $3",
+                ctx.user.id,
+                cmd.name,
+                key,
+                _encoder.encode(data),
+            )
+        return data

@@ -1,0 +1,88 @@
+"""Every pushed event, declared once (Zulip's event_types.py): the `type` string is fixed per class.
+
+Durable events get a per-user `seq` and are replayed on resume; ephemeral ones (`durable = False`)
+carry `seq: null` and are never stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import msgspec
+
+
+class Event(msgspec.Struct, kw_only=True, omit_defaults=False):
+    type: ClassVar[str]
+    durable: ClassVar[bool] = True
+
+
+class UserRef(msgspec.Struct):
+    id: str
+    name: str
+
+
+class WhereaboutsView(msgspec.Struct):
+    status: str
+    note: str
+    location: str
+    until: datetime | None
+    set_by: UserRef | None
+    set_at: datetime | None
+
+
+# --- sync (plumbing) -------------------------------------------------------------------------
+class SyncReady(Event):
+    type = "sync.ready"
+    durable = False
+    seq: int
+
+
+class SyncReset(Event):
+    type = "sync.reset"
+    durable = False
+    seq: int
+
+
+# --- presence and whereabouts ----------------------------------------------------------------
+class PresenceChanged(Event):
+    type = "presence.changed"
+    durable = False
+    user_id: str
+    presence: str
+    last_seen: datetime | None
+
+
+class WhereaboutsChanged(Event):
+    type = "whereabouts.changed"
+    durable = False
+    user_id: str
+    whereabouts: WhereaboutsView
+    reason: str  # "set" | "expired"
+
+
+class NotesWaiting(Event):
+    """A board row's count of unread notes changed (not in the contract's list; ephemeral)."""
+
+    type = "notes.waiting"
+    durable = False
+    user_id: str
+    notes_waiting: int
+
+
+class NoteReceived(Event):
+    type = "note.received"
+    note_id: str
+    from_: UserRef = msgspec.field(name="from")
+    body: str
+    at: datetime
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    SyncReady,
+    SyncReset,
+    PresenceChanged,
+    WhereaboutsChanged,
+    NotesWaiting,
+    NoteReceived,
+)

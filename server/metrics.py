@@ -1,0 +1,35 @@
+"""Prometheus metrics, one registry per app (so tests can run several apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connections = Gauge(
+            "liaison_connections", "Live Socket.IO connections", registry=self.registry
+        )
+        self.commands = Counter(
+            "liaison_commands_total",
+            "Commands handled, by name and outcome (ok or an error code)",
+            ["name", "outcome"],
+            registry=self.registry,
+        )
+        self.command_seconds = Histogram(
+            "liaison_command_seconds",
+            "Command latency from receipt to answer",
+            ["name"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.events_pushed = Counter(
+            "liaison_events_pushed_total",
+            "Event frames written to sockets, by kind (durable or ephemeral)",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,157 @@
+"""The Socket.IO transport: authenticate on connect, resume the stream, dispatch every event as a
+command through the registry and answer with its envelope in the ack."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import socketio
+from socketio import packet
+
+from server.errors import AppError
+from server.hub import Connection
+from storage import directory as dq
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+log = logging.getLogger(__name__)
+
+# An EVENT packet: type 2, optional "/namespace,", optional ack id, then the JSON array.
+_EVENT_HEAD = re.compile(r'^2(?:/[^,]*,)?(\d{1,15})?\[\s*"([^"\\]{0,100})"')
+
+
+class _JSON:
+    """msgspec in the shape python-socketio expects of its json module (faster than stdlib)."""
+
+    @staticmethod
+    def dumps(obj: Any, **_: Any) -> str:
+        return msgspec.json.encode(obj).decode()
+
+    @staticmethod
+    def loads(s: str | bytes, **_: Any) -> Any:
+        return msgspec.json.decode(s)
+
+
+class LiaisonServer(socketio.AsyncServer):
+    """python-socketio's server with two additions: an inbound frame over the limit, or one that
+    is not valid JSON, is answered with an error envelope instead of being parsed or dropped; and
+    a hook runs once the client has been told it is connected."""
+
+    def __init__(self, *, max_frame_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_frame_bytes = max_frame_bytes
+        self.on_connected: Any = None
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if isinstance(data, str) and data[:1] == "2" and eio_sid not in self._binary_packet:
+            if len(data.encode()) > self.max_frame_bytes:
+                await self._refuse(
+                    eio_sid,
+                    data,
+                    AppError("too_large", f"frame larger than {self.max_frame_bytes} bytes"),
+                )
+                return
+            try:
+                self.packet_class(encoded_packet=data)
+            except Exception:
+                await self._refuse(eio_sid, data, AppError("bad_request", "malformed packet"))
+                return
+        elif isinstance(data, bytes) or (isinstance(data, str) and data[:1] in "56"):
+            # Binary packets carry nothing we accept; answering is impossible without parsing.
+            return
+        await super()._handle_eio_message(eio_sid, data)
+
+    async def _refuse(self, eio_sid: str, data: str, err: AppError) -> None:
+        m = _EVENT_HEAD.match(data[:200])
+        if m and m.group(1):
+            await self._send_packet(
+                eio_sid,
+                self.packet_class(
+                    packet.ACK, namespace="/", id=int(m.group(1)), data=[err.envelope()]
+                ),
+            )
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
+        if sid and self.manager.is_connected(sid, namespace or "/") and self.on_connected:
+            await self.on_connected(sid)
+
+
+def build_sio(max_frame_bytes: int, allowed_origins: tuple[str, ...]) -> LiaisonServer:
+    return LiaisonServer(
+        max_frame_bytes=max_frame_bytes,
+        async_mode="aiohttp",
+        # None means same-origin only; the list adds configured browser origins.
+        cors_allowed_origins=list(allowed_origins) or None,
+        # Frames above our limit still arrive so they can be answered `too_large`; beyond this
+        # hard cap the transport refuses them outright.
+        max_http_buffer_size=max(1_000_000, 4 * max_frame_bytes),
+        json=_JSON,
+        logger=False,
+        engineio_logger=False,
+        transports=["websocket", "polling"],
+    )
+
+
+def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    return socketio.exceptions.ConnectionRefusedError({"code": code, "message": message})
+
+
+def attach(sio: LiaisonServer, services: Services) -> None:
+    hub = services.hub
+
+    @sio.event
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if not isinstance(auth, dict):
+            raise _refused("unauthorized", "connect with auth: {token}")
+        try:
+            claims = services.auth.decode(auth.get("token"))
+        except AppError as err:
+            code = (err.details or {}).get("reason", err.code)
+            raise _refused(code, err.message) from None
+        last_seq = auth.get("last_seq")
+        if last_seq is not None and (not isinstance(last_seq, int) or isinstance(last_seq, bool)):
+            raise _refused("unauthorized", "last_seq must be an integer")
+        user = await dq.get_user(services.pool, claims.user_id)
+        if user is None:
+            raise _refused("unauthorized", "no such user")
+        if hub.count_for(user.id) >= services.config.max_connections_per_user:
+            raise _refused("rate_limited", "too many connections for this user")
+        conn = Connection(
+            sid=sid,
+            eio_sid=sio.manager.eio_sid_from_sid(sid, "/") or "",
+            user_id=user.id,
+            department_id=user.department_id,
+            session_id=claims.session_id,
+            token_exp=claims.exp,
+        )
+        conn.meta["user"] = user
+        conn.meta["last_seq"] = last_seq
+        await hub.add(conn)
+
+    async def connected(sid: str) -> None:
+        conn = hub.by_sid.get(sid)
+        if conn is not None:
+            conn.eio_sid = sio.manager.eio_sid_from_sid(sid, "/") or conn.eio_sid
+            await hub.resume(conn, conn.meta.pop("last_seq", None))
+
+    sio.on_connected = connected
+
+    @sio.event
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        conn = await hub.remove(sid)
+        if conn is not None and conn.user_id not in hub.by_user:
+            await dq.touch_last_seen(services.pool, conn.user_id)
+
+    @sio.on("*")
+    async def command(event: str, sid: str, *args: Any) -> dict[str, Any]:
+        conn = hub.by_sid.get(sid)
+        if conn is None:
+            return AppError("unauthorized", "not connected").envelope()
+        payload = args[0] if args else None
+        return await services.registry.dispatch(services, conn.meta["user"], conn, event, payload)

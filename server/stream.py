@@ -1,0 +1,216 @@
+"""The durable event stream: per-user gapless sequences, written in the state change's transaction,
+rung on the bus only after commit (Zulip's send_event_on_commit), replayed on resume.
+
+Only this module appends durable events; handlers call `tx.emit`, never the socket layer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import msgspec
+
+from server.bus import Bus, Committed
+from server.events import Event
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.encode
+
+# Lock the recipients' stream rows in id order (no deadlock between overlapping fan-outs), bump each
+# by one and append the event for all of them: one statement however many recipients.
+_EMIT_SAME = """
+WITH locked AS (
+    SELECT user_id FROM streams WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE
+), bumped AS (
+    UPDATE streams s SET seq = s.seq + 1 FROM locked WHERE s.user_id = locked.user_id
+    RETURNING s.user_id, s.seq
+)
+INSERT INTO events (user_id, seq, type, at, data)
+SELECT user_id, seq, $2, $3, $4::jsonb FROM bumped
+RETURNING user_id, seq
+"""
+
+# The general form: a list of (user, type, data), several per user allowed, kept in list order.
+_EMIT_EACH = """
+WITH items AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) WITH ORDINALITY
+        AS t(user_id, type, data, ord)
+), counts AS (
+    SELECT user_id, count(*) AS n FROM items GROUP BY user_id
+), locked AS (
+    SELECT s.user_id FROM streams s JOIN counts c USING (user_id)
+    ORDER BY s.user_id FOR UPDATE OF s
+), bumped AS (
+    UPDATE streams s SET seq = s.seq + c.n FROM counts c, locked l
+    WHERE s.user_id = c.user_id AND l.user_id = s.user_id
+    RETURNING s.user_id, s.seq - c.n AS base
+)
+INSERT INTO events (user_id, seq, type, at, data)
+SELECT i.user_id, b.base + row_number() OVER (PARTITION BY i.user_id ORDER BY i.ord),
+       i.type, $4, i.data
+FROM items i JOIN bumped b USING (user_id)
+RETURNING user_id, seq
+"""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One PostgreSQL transaction plus what to push once it has committed."""
+
+    conn: asyncpg.Connection
+    events: list[Committed] = field(default_factory=list)
+    _after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def emit(self, user_ids: Iterable[int], event: Event) -> dict[int, int]:
+        """Append one durable event for each user; returns {user_id: seq}."""
+        assert event.durable, f"{event.type} is ephemeral: use after_commit"
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        at = utcnow()
+        data = _encode(event)
+        rows = await self.conn.fetch(_EMIT_SAME, ids, event.type, at, data)
+        seqs = {r["user_id"]: r["seq"] for r in rows}
+        self.events.extend(Committed(u, s, event.type, at, data) for u, s in seqs.items())
+        return seqs
+
+    async def emit_each(self, items: list[tuple[int, Event]]) -> list[int | None]:
+        """Append a different event per item (a user may repeat); returns each item's seq."""
+        if not items:
+            return []
+        at = utcnow()
+        encoded = [_encode(ev) for _, ev in items]
+        rows = await self.conn.fetch(
+            _EMIT_EACH, [u for u, _ in items], [ev.type for _, ev in items], encoded, at
+        )
+        by_user: dict[int, list[int]] = {}
+        for r in rows:
+            by_user.setdefault(r["user_id"], []).append(r["seq"])
+        for seqs in by_user.values():
+            seqs.sort(reverse=True)
+        out: list[int | None] = []
+        for (user_id, ev), data in zip(items, encoded, strict=True):
+            pending = by_user.get(user_id)
+            if not pending:  # unknown user: nothing stored
+                out.append(None)
+                continue
+            seq = pending.pop()
+            self.events.append(Committed(user_id, seq, ev.type, at, data))
+            out.append(seq)
+        return out
+
+    def after_commit(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` (an ephemeral push, say) only if and after the transaction commits."""
+        self._after.append(fn)
+
+
+@dataclass(slots=True, frozen=True)
+class Replay:
+    """What a resuming connection gets: the missed events, or None when it must reset."""
+
+    current: int
+    events: list[Committed] | None
+
+
+class Stream:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, *, replay_limit: int = 1000) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.replay_limit = replay_limit
+        # Called as hook(user_id, previous, new) when a user's acknowledged seq moves forward.
+        self.ack_hooks: list[Callable[[int, int, int], Awaitable[None]]] = []
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self.pool.acquire() as conn:
+            tx = Transaction(conn)
+            async with conn.transaction():
+                yield tx
+        # Committed: only now may anything be pushed.
+        await self.bus.committed(tx.events)
+        for fn in tx._after:
+            try:
+                await fn()
+            except Exception:
+                log.exception("after-commit hook failed")
+
+    async def current(self, user_id: int) -> int:
+        seq = await self.pool.fetchval("SELECT seq FROM streams WHERE user_id = $1", user_id)
+        return int(seq or 0)
+
+    async def replay(self, user_id: int, last_seq: int) -> Replay:
+        async with self.pool.acquire() as conn:
+            current = int(
+                await conn.fetchval("SELECT seq FROM streams WHERE user_id = $1", user_id) or 0
+            )
+            missed = current - last_seq
+            if last_seq < 0 or missed < 0 or missed > self.replay_limit:
+                return Replay(current, None)
+            if missed == 0:
+                return Replay(current, [])
+            rows = await conn.fetch(
+                "SELECT seq, type, at, data::text AS data FROM events"
+                " WHERE user_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+                user_id,
+                last_seq,
+                current,
+            )
+        if len(rows) != missed:  # some were pruned past retention
+            return Replay(current, None)
+        return Replay(
+            current,
+            [Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode()) for r in rows],
+        )
+
+    async def fetch_range(self, user_id: int, after: int, upto: int) -> list[Committed]:
+        rows = await self.pool.fetch(
+            "SELECT seq, type, at, data::text AS data FROM events"
+            " WHERE user_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+            user_id,
+            after,
+            upto,
+        )
+        return [Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode()) for r in rows]
+
+    async def ack(self, user_id: int, seq: int) -> tuple[int, int] | None:
+        """Record a cumulative ack; returns (previous, new) when it moved forward."""
+        row = await self.pool.fetchrow(
+            "WITH old AS (SELECT acked_seq FROM streams WHERE user_id = $1 FOR UPDATE)"
+            " UPDATE streams s SET acked_seq = $2, acked_at = now() FROM old"
+            " WHERE s.user_id = $1 AND $2 > old.acked_seq AND $2 <= s.seq"
+            " RETURNING old.acked_seq AS previous, s.acked_seq AS new",
+            user_id,
+            seq,
+        )
+        if row is None:
+            return None
+        for hook in self.ack_hooks:
+            try:
+                await hook(user_id, row["previous"], row["new"])
+            except Exception:
+                log.exception("ack hook failed")
+        return (row["previous"], row["new"])
+
+    async def prune(self, retention: timedelta) -> int:
+        """Delete events older than the retention, in batches so no lock is held for long."""
+        total = 0
+        while True:
+            status = await self.pool.execute(
+                "DELETE FROM events WHERE ctid = ANY(ARRAY("
+                " SELECT ctid FROM events WHERE at < $1 LIMIT 5000))",
+                utcnow() - retention,
+            )
+            n = int(status.split()[-1])
+            total += n
+            if n < 5000:
+                return total

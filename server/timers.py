@@ -1,0 +1,127 @@
+"""Durable timers: a row in `timers` fires once at its due time, in its own transaction, even if
+the process restarted in between. Handler modules declare what a kind of timer does."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import msgspec
+
+from server.stream import Stream, Transaction, utcnow
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+log = logging.getLogger(__name__)
+
+TimerHandler = Callable[["Services", Transaction, dict[str, Any]], Awaitable[None]]
+MAX_ATTEMPTS = 8
+POLL_S = 1.0  # the longest a timer set by another node waits to be noticed
+
+
+class TimerSet:
+    """What one handler module declares: `timers = TimerSet()`, then `@timers("kind")`."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, TimerHandler] = {}
+
+    def __call__(self, kind: str) -> Callable[[TimerHandler], TimerHandler]:
+        def register(fn: TimerHandler) -> TimerHandler:
+            self.handlers[kind] = fn
+            return fn
+
+        return register
+
+
+async def schedule(
+    conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, payload: dict[str, Any]
+) -> None:
+    """Set (or move) the timer `kind/key`; part of the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO timers (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)"
+        " ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at,"
+        " payload = EXCLUDED.payload, attempts = 0",
+        kind,
+        key,
+        due_at,
+        msgspec.json.encode(payload),
+    )
+
+
+async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> None:
+    await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
+
+
+class Timers:
+    def __init__(self, stream: Stream, sets: list[TimerSet]) -> None:
+        self.stream = stream
+        self.handlers: dict[str, TimerHandler] = {}
+        for s in sets:
+            self.handlers.update(s.handlers)
+        self._wake = asyncio.Event()
+
+    def poke(self) -> None:
+        """Something was scheduled here: look again now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, services: Services) -> None:
+        while True:
+            try:
+                while await self._fire_one(services):
+                    pass
+                timeout = await self._until_next()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.exception("timer loop: database unavailable")
+                timeout = POLL_S
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _until_next(self) -> float:
+        due = await self.stream.pool.fetchval("SELECT min(due_at) FROM timers")
+        if due is None:
+            return POLL_S
+        return max(0.0, min(POLL_S, (due - utcnow()).total_seconds()))
+
+    async def _fire_one(self, services: Services) -> bool:
+        row = None
+        try:
+            async with self.stream.transaction() as tx:
+                row = await tx.conn.fetchrow(
+                    "SELECT id, kind, payload, attempts FROM timers WHERE due_at <= now()"
+                    " ORDER BY due_at FOR UPDATE SKIP LOCKED LIMIT 1"
+                )
+                if row is None:
+                    return False
+                await tx.conn.execute("DELETE FROM timers WHERE id = $1", row["id"])
+                handler = self.handlers.get(row["kind"])
+                if handler is None:
+                    log.error("no handler for timer kind %s; dropped", row["kind"])
+                else:
+                    await handler(services, tx, row["payload"])
+            return True
+        except Exception:
+            if row is None:
+                raise
+            log.exception("timer %s (%s) failed", row["id"], row["kind"])
+            await self._retry_later(row["id"], row["attempts"])
+            return True
+
+    async def _retry_later(self, timer_id: int, attempts: int) -> None:
+        if attempts + 1 >= MAX_ATTEMPTS:
+            log.error("timer %s given up after %d attempts", timer_id, attempts + 1)
+            await self.stream.pool.execute("DELETE FROM timers WHERE id = $1", timer_id)
+            return
+        backoff = timedelta(seconds=min(300, 2 ** (attempts + 1)))
+        await self.stream.pool.execute(
+            "UPDATE timers SET attempts = attempts + 1, due_at = now() + $2 WHERE id = $1",
+            timer_id,
+            backoff,
+        )

@@ -1,0 +1,294 @@
+"""Demo data: a believable municipal government general office.
+
+Everything here is pure data. :func:`demo_organisation` returns the JSON payload accepted by the
+admin import API (departments + users) for a fictional "江州市人民政府办公室"; the output is fully
+deterministic, so every call (and every machine) yields exactly the same organisation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+DEMO_PASSWORD = "liaison2026"
+"""The password every demo account gets (the caller hashes it and passes the hash in)."""
+
+EMAIL_DOMAIN = "jiangzhou.gov.cn"
+ROOT_KEY = "office"
+ROOT_NAME = "江州市人民政府办公室"
+
+_SEED = 20261122
+
+# (key, name, parent_key, headcount incl. head and deputy); parents are listed before children.
+_DEPARTMENTS: tuple[tuple[str, str, str | None, int], ...] = (
+    (ROOT_KEY, ROOT_NAME, None, 7),
+    ("mishu1", "秘书一科", ROOT_KEY, 16),
+    ("mishu2", "秘书二科", ROOT_KEY, 14),
+    ("zonghe", "综合科", ROOT_KEY, 15),
+    ("ducha", "督查室", ROOT_KEY, 12),
+    ("xinxi", "信息科", ROOT_KEY, 12),
+    ("wendian", "文电科", ROOT_KEY, 13),
+    ("jiyao", "机要室", ROOT_KEY, 9),
+    ("renshi", "人事科", ROOT_KEY, 11),
+    ("caiwu", "财务科", ROOT_KEY, 11),
+    ("fazhi", "法制科", ROOT_KEY, 10),
+    ("xinfang", "信访办", ROOT_KEY, 12),
+    ("jiedai", "信访接待室", "xinfang", 8),
+)
+
+# Small sub-units run by a head alone, without a deputy.
+_NO_DEPUTY = frozenset({"jiedai"})
+
+# Office leadership, in the root department (besides the director).
+_DEPUTY_DIRECTORS = 3
+_ROOT_STAFF_TITLES = ("主任科员", "副主任科员")
+
+# Well-known accounts, named in the README.
+ADMIN_ACCOUNT = "admin"
+ADMIN_NAME = "系统管理员"
+ADMIN_DEPARTMENT = "xinxi"
+DIRECTOR_ACCOUNT = "chenjianguo"
+DIRECTOR_NAME = "陈建国"
+HEAD_ACCOUNT = "wangming"
+HEAD_NAME = "王明"
+HEAD_DEPARTMENT = "mishu1"
+STAFF_FIXED: tuple[tuple[str, str], ...] = (("lihua", "李华"), ("zhangwei", "张伟"))
+
+_FIXED_NAMES = frozenset({DIRECTOR_NAME, HEAD_NAME, *(name for _, name in STAFF_FIXED)})
+_FIXED_ACCOUNTS = frozenset(
+    {ADMIN_ACCOUNT, DIRECTOR_ACCOUNT, HEAD_ACCOUNT, *(acc for acc, _ in STAFF_FIXED)}
+)
+
+# Common surnames with rough relative frequencies; polyphonic surnames (曾, 单, 解 ...) are left out
+# so that the pinyin accounts come out right.
+_SURNAMES: tuple[tuple[str, int], ...] = (
+    ("王", 72), ("李", 70), ("张", 66), ("刘", 53), ("陈", 46), ("杨", 32), ("赵", 20),
+    ("黄", 22), ("周", 18), ("吴", 18), ("徐", 14), ("孙", 14), ("胡", 13), ("朱", 12),
+    ("高", 12), ("林", 11), ("何", 11), ("郭", 11), ("马", 11), ("罗", 9), ("梁", 9),
+    ("宋", 8), ("郑", 8), ("谢", 7), ("韩", 7), ("唐", 7), ("冯", 7), ("于", 6), ("董", 6),
+    ("萧", 5), ("程", 5), ("袁", 5), ("邓", 5), ("许", 5), ("傅", 5), ("沈", 5), ("彭", 5),
+    ("吕", 4), ("苏", 4), ("卢", 4), ("蒋", 4), ("蔡", 4), ("贾", 3), ("丁", 3), ("魏", 3),
+    ("薛", 3), ("叶", 3), ("阎", 3), ("余", 3), ("潘", 3), ("杜", 3), ("戴", 3), ("夏", 3),
+    ("钟", 3), ("汪", 3), ("田", 3), ("任", 3), ("姜", 3), ("范", 3), ("方", 3), ("石", 2),
+    ("姚", 2), ("谭", 2), ("廖", 2), ("邹", 2), ("熊", 2), ("金", 2), ("陆", 2), ("郝", 2),
+    ("孔", 2), ("白", 2), ("崔", 2), ("康", 2), ("毛", 2), ("邱", 2), ("秦", 2), ("江", 2),
+)  # fmt: skip
+
+# Given-name characters (again avoiding polyphones): first and second position, by gender.
+_MALE_FIRST = "建国志文海东晓俊子浩嘉明家宏振永卫立春天伟新博宇思正少小德成"
+_MALE_SECOND = "伟强磊军洋勇杰涛超明刚平辉鹏华飞鑫波斌宇浩凯健俊帆旭宁龙林峰毅亮晨阳鸣杨松"
+_FEMALE_FIRST = "秀丽晓雨思欣佳子美雅文海春玉慧小静梦诗婉一亚晶"
+_FEMALE_SECOND = "芳娜敏静丽艳娟霞燕玲婷雪慧颖琳倩萍红梅莉丹蕾薇洁琴云欣悦怡蓉璐晶妍琪"
+
+_MOBILE_PREFIXES = (
+    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139",
+    "150", "151", "152", "153", "155", "156", "157", "158", "159",
+    "170", "173", "175", "176", "177", "178",
+    "180", "181", "182", "183", "184", "185", "186", "187", "188", "189",
+    "191", "193", "195", "198", "199",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """One of the well-known demo accounts, as printed for people trying the demo."""
+
+    account: str
+    name: str
+    role: str  # human description, e.g. "admin", "leader of 秘书一科", "staff in 秘书一科"
+
+
+def _department_name(key: str) -> str:
+    for dep_key, name, _parent, _size in _DEPARTMENTS:
+        if dep_key == key:
+            return name
+    raise KeyError(key)
+
+
+def _head_titles(name: str) -> tuple[str, str]:
+    """Head and deputy titles for a unit: 科 has 科长/副科长, 室/办/中心 have 主任/副主任."""
+    if name.endswith("科"):
+        return "科长", "副科长"
+    if name.endswith("处"):
+        return "处长", "副处长"
+    return "主任", "副主任"
+
+
+def _rank_titles(count: int) -> list[str]:
+    """Titles for the rank-and-file of a unit, most senior first."""
+    if count <= 0:
+        return []
+    clerks = 1 if count >= 6 else 0
+    principal = round(count * 0.2)
+    associate = round(count * 0.3)
+    members = count - clerks - principal - associate
+    return (
+        ["主任科员"] * principal
+        + ["副主任科员"] * associate
+        + ["科员"] * members
+        + ["办事员"] * clerks
+    )
+
+
+def _pinyin_account(name: str) -> str:
+    # Imported lazily: pypinyin loads sizeable dictionaries and this module must stay cheap.
+    from pypinyin import lazy_pinyin
+
+    return "".join(ch for ch in "".join(lazy_pinyin(name)).lower() if ch.isascii() and ch.isalnum())
+
+
+class _Generator:
+    """Deterministic source of names, accounts and phone numbers."""
+
+    def __init__(self) -> None:
+        self._rng = random.Random(_SEED)
+        self._names: set[str] = set(_FIXED_NAMES)
+        self._accounts: set[str] = set(_FIXED_ACCOUNTS)
+        self._phones: set[str] = set()
+        self._surnames = [s for s, _ in _SURNAMES]
+        self._weights = [w for _, w in _SURNAMES]
+
+    def _given_name(self) -> str:
+        rng = self._rng
+        if rng.random() < 0.5:
+            first, second = _MALE_FIRST, _MALE_SECOND
+        else:
+            first, second = _FEMALE_FIRST, _FEMALE_SECOND
+        if rng.random() < 0.3:
+            return rng.choice(second)
+        a, b = rng.choice(first), rng.choice(second)
+        return a + b if a != b else a
+
+    def person(self) -> tuple[str, str]:
+        """A fresh (name, account) pair: no duplicate names, never clashing with fixed accounts."""
+        while True:
+            surname = self._rng.choices(self._surnames, self._weights)[0]
+            name = surname + self._given_name()
+            if name in self._names:
+                continue
+            base = _pinyin_account(name)
+            if not base or base in _FIXED_ACCOUNTS:
+                continue
+            self._names.add(name)
+            return name, self._claim_account(base)
+
+    def _claim_account(self, base: str) -> str:
+        account, n = base, 2
+        while account in self._accounts:
+            account, n = f"{base}{n}", n + 1
+        self._accounts.add(account)
+        return account
+
+    def phone(self) -> str:
+        while True:
+            number = self._rng.choice(_MOBILE_PREFIXES) + f"{self._rng.randrange(10**8):08d}"
+            if number not in self._phones:
+                self._phones.add(number)
+                return number
+
+
+def demo_organisation(password_hash: str) -> dict[str, Any]:
+    """Return the admin-import payload for the demo office.
+
+    Shape: ``{"departments": [{key, name, parent_key?}], "users": [{account, name,
+    department_key, title, phone, email, password_hash, roles, supervisor_account?}]}``.
+    Every user gets ``password_hash`` (a precomputed hash of :data:`DEMO_PASSWORD`). Parents and
+    supervisors always appear before the entries that refer to them.
+    """
+    gen = _Generator()
+    departments: list[dict[str, Any]] = []
+    users: list[dict[str, Any]] = []
+
+    def add_user(
+        account: str,
+        name: str,
+        department: str,
+        title: str,
+        roles: list[str],
+        supervisor: str | None,
+    ) -> None:
+        user: dict[str, Any] = {
+            "account": account,
+            "name": name,
+            "department_key": department,
+            "title": title,
+            "phone": gen.phone(),
+            "email": f"{account}@{EMAIL_DOMAIN}",
+            "password_hash": password_hash,
+            "roles": roles,
+        }
+        if supervisor is not None:
+            user["supervisor_account"] = supervisor
+        users.append(user)
+
+    for key, name, parent, _size in _DEPARTMENTS:
+        dep: dict[str, Any] = {"key": key, "name": name}
+        if parent is not None:
+            dep["parent_key"] = parent
+        departments.append(dep)
+
+    # Office leadership: the director, deputy directors and the secretary-general.
+    add_user(DIRECTOR_ACCOUNT, DIRECTOR_NAME, ROOT_KEY, "主任", ["staff", "leader"], None)
+    deputies: list[str] = []
+    for _ in range(_DEPUTY_DIRECTORS):
+        name, account = gen.person()
+        add_user(account, name, ROOT_KEY, "副主任", ["staff", "leader"], DIRECTOR_ACCOUNT)
+        deputies.append(account)
+    name, account = gen.person()
+    add_user(account, name, ROOT_KEY, "秘书长", ["staff", "leader"], DIRECTOR_ACCOUNT)
+    for title in _ROOT_STAFF_TITLES:
+        name, account = gen.person()
+        add_user(account, name, ROOT_KEY, title, ["staff"], DIRECTOR_ACCOUNT)
+
+    heads: dict[str, str] = {ROOT_KEY: DIRECTOR_ACCOUNT}
+    top_level = 0
+    for key, dep_name, parent, size in _DEPARTMENTS:
+        if parent is None:
+            continue
+        head_title, deputy_title = _head_titles(dep_name)
+        if parent == ROOT_KEY:
+            # Each deputy director oversees (分管) a share of the departments.
+            head_supervisor = deputies[top_level % len(deputies)]
+            top_level += 1
+        else:
+            head_supervisor = heads[parent]
+
+        if key == HEAD_DEPARTMENT:
+            head_name, head_account = HEAD_NAME, HEAD_ACCOUNT
+        else:
+            head_name, head_account = gen.person()
+        add_user(head_account, head_name, key, head_title, ["staff", "leader"], head_supervisor)
+        heads[key] = head_account
+
+        remaining = size - 1
+        if key not in _NO_DEPUTY:
+            name, account = gen.person()
+            add_user(account, name, key, deputy_title, ["staff"], head_account)
+            remaining -= 1
+
+        fixed = list(STAFF_FIXED) if key == HEAD_DEPARTMENT else []
+        for title in _rank_titles(remaining):
+            if title == "科员" and fixed:
+                account, name = fixed.pop(0)
+            else:
+                name, account = gen.person()
+            add_user(account, name, key, title, ["staff"], head_account)
+        if fixed:  # pragma: no cover - guards the headcount table above
+            raise AssertionError(f"no room for fixed accounts in {key}")
+
+        if key == ADMIN_DEPARTMENT:
+            add_user(ADMIN_ACCOUNT, ADMIN_NAME, key, "系统管理员", ["staff", "admin"], head_account)
+
+    return {"departments": departments, "users": users}
+
+
+def demo_logins() -> list[DemoLogin]:
+    """The handful of well-known accounts printed for people trying the demo."""
+    head_dep = _department_name(HEAD_DEPARTMENT)
+    return [
+        DemoLogin(ADMIN_ACCOUNT, ADMIN_NAME, f"admin (in {_department_name(ADMIN_DEPARTMENT)})"),
+        DemoLogin(DIRECTOR_ACCOUNT, DIRECTOR_NAME, f"director (主任) of {ROOT_NAME}, leader"),
+        DemoLogin(HEAD_ACCOUNT, HEAD_NAME, f"leader of {head_dep}"),
+        *(DemoLogin(account, name, f"staff in {head_dep}") for account, name in STAFF_FIXED),
+    ]

@@ -1,0 +1,229 @@
+"""Departments and users: lookups, search, authority, and the bulk import."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from storage.records import Department, User
+
+Executor = asyncpg.Pool | asyncpg.Connection
+
+_USER_COLS = (
+    "u.id, u.account, u.name, u.department_id, u.title, u.phone, u.email, u.roles, u.supervisor_id"
+)
+
+
+def _user(r: asyncpg.Record) -> User:
+    return User(
+        r["id"],
+        r["account"],
+        r["name"],
+        r["department_id"],
+        r["title"],
+        r["phone"],
+        r["email"],
+        tuple(r["roles"]),
+        r["supervisor_id"],
+    )
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def get_user(db: Executor, user_id: int) -> User | None:
+    row = await db.fetchrow(f"SELECT {_USER_COLS} FROM users u WHERE u.id = $1", user_id)
+    return _user(row) if row else None
+
+
+async def users_by_ids(db: Executor, ids: Sequence[int]) -> list[User]:
+    rows = await db.fetch(
+        f"SELECT {_USER_COLS} FROM users u WHERE u.id = ANY($1::bigint[]) ORDER BY u.id", list(ids)
+    )
+    return [_user(r) for r in rows]
+
+
+async def departments(db: Executor) -> list[Department]:
+    rows = await db.fetch("SELECT id, key, name, parent_id FROM departments ORDER BY sort, id")
+    return [Department(r["id"], r["key"], r["name"], r["parent_id"]) for r in rows]
+
+
+async def department_exists(db: Executor, department_id: int) -> bool:
+    return bool(await db.fetchval("SELECT 1 FROM departments WHERE id = $1", department_id))
+
+
+async def search_users(
+    db: Executor, *, department_id: int | None, query: str | None, before: int | None, limit: int
+) -> list[User]:
+    conds, args = [], []
+    if department_id is not None:
+        args.append(department_id)
+        conds.append(f"u.department_id = ${len(args)}")
+    if query:
+        args.append(_like(query.strip().lower()))
+        n = len(args)
+        conds.append(f"(u.search_text LIKE ${n} OR lower(d.name) LIKE ${n})")
+    if before is not None:
+        args.append(before)
+        conds.append(f"u.id < ${len(args)}")
+    where = " AND ".join(conds) or "TRUE"
+    args.append(limit)
+    rows = await db.fetch(
+        f"SELECT {_USER_COLS} FROM users u LEFT JOIN departments d ON d.id = u.department_id"
+        f" WHERE {where} ORDER BY u.id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [_user(r) for r in rows]
+
+
+async def may_act_for(db: Executor, actor_id: int, target_id: int) -> bool:
+    """Is the actor the target's leader (supervisor, or a leader over the target's department or
+    one above it) or a delegate the target named?"""
+    return bool(
+        await db.fetchval(
+            """
+            WITH RECURSIVE target AS (
+                SELECT id, department_id, supervisor_id FROM users WHERE id = $2
+            ), chain AS (
+                SELECT d.id, d.parent_id FROM departments d JOIN target t ON d.id = t.department_id
+                UNION
+                SELECT d.id, d.parent_id FROM departments d JOIN chain c ON d.id = c.parent_id
+            )
+            SELECT EXISTS (SELECT 1 FROM target WHERE supervisor_id = $1)
+                OR EXISTS (SELECT 1 FROM delegates WHERE user_id = $2 AND delegate_id = $1)
+                OR EXISTS (
+                    SELECT 1 FROM users a JOIN chain c ON c.id = a.department_id
+                    WHERE a.id = $1 AND 'leader' = ANY(a.roles) AND a.id <> $2
+                )
+            """,
+            actor_id,
+            target_id,
+        )
+    )
+
+
+async def upsert_departments(
+    conn: asyncpg.Connection, keys: list[str], names: list[str], parents: list[str | None]
+) -> dict[str, int]:
+    rows = await conn.fetch(
+        "INSERT INTO departments (key, name, sort)"
+        " SELECT k, n, o FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(k, n, o)"
+        " ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, sort = EXCLUDED.sort"
+        " RETURNING key, id",
+        keys,
+        names,
+    )
+    await conn.execute(
+        "UPDATE departments d SET parent_id = p.id"
+        " FROM unnest($1::text[], $2::text[]) AS t(k, pk)"
+        " LEFT JOIN departments p ON p.key = t.pk"
+        " WHERE d.key = t.k",
+        keys,
+        parents,
+    )
+    return {r["key"]: r["id"] for r in rows}
+
+
+async def department_ids_by_key(db: Executor, keys: Sequence[str]) -> dict[str, int]:
+    rows = await db.fetch("SELECT key, id FROM departments WHERE key = ANY($1::text[])", list(keys))
+    return {r["key"]: r["id"] for r in rows}
+
+
+async def department_cycle(conn: asyncpg.Connection) -> bool:
+    """True when some department is its own ancestor (checked after an import, before commit)."""
+    return bool(
+        await conn.fetchval(
+            """
+            WITH RECURSIVE walk(start, id, depth) AS (
+                SELECT id, parent_id, 1 FROM departments WHERE parent_id IS NOT NULL
+                UNION ALL
+                SELECT w.start, d.parent_id, w.depth + 1 FROM walk w JOIN departments d ON d.id = w.id
+                WHERE d.parent_id IS NOT NULL AND w.depth < 100
+            )
+            SELECT EXISTS (SELECT 1 FROM walk WHERE id = start)
+            """
+        )
+    )
+
+
+async def upsert_users(
+    conn: asyncpg.Connection,
+    *,
+    accounts: list[str],
+    names: list[str],
+    department_ids: list[int],
+    titles: list[str],
+    phones: list[str | None],
+    emails: list[str | None],
+    roles: list[str],
+    password_hashes: list[str | None],
+    search_texts: list[str],
+    supervisors: list[str | None],
+) -> dict[str, int]:
+    """Upsert by account in one statement; roles come comma-joined (arrays of arrays don't unnest)."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO users (account, name, department_id, title, phone, email, roles,
+                           password_hash, search_text)
+        SELECT a, n, d, t, p, e, string_to_array(r, ','), h, s
+        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::text[], $9::text[]) AS x(a, n, d, t, p, e, r, h, s)
+        ON CONFLICT (account) DO UPDATE SET
+            name = EXCLUDED.name, department_id = EXCLUDED.department_id,
+            title = EXCLUDED.title, phone = EXCLUDED.phone, email = EXCLUDED.email,
+            roles = EXCLUDED.roles, search_text = EXCLUDED.search_text,
+            password_hash = COALESCE(EXCLUDED.password_hash, users.password_hash)
+        RETURNING account, id
+        """,
+        accounts,
+        names,
+        department_ids,
+        titles,
+        phones,
+        emails,
+        roles,
+        password_hashes,
+        search_texts,
+    )
+    ids = {r["account"]: r["id"] for r in rows}
+    await conn.execute(
+        "UPDATE users u SET supervisor_id = s.id"
+        " FROM unnest($1::text[], $2::text[]) AS t(a, sa)"
+        " LEFT JOIN users s ON s.account = t.sa"
+        " WHERE u.account = t.a",
+        accounts,
+        supervisors,
+    )
+    await conn.execute(
+        "INSERT INTO streams (user_id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
+        list(ids.values()),
+    )
+    return ids
+
+
+async def accounts_exist(db: Executor, accounts: Sequence[str]) -> set[str]:
+    rows = await db.fetch(
+        "SELECT account FROM users WHERE account = ANY($1::text[])", list(accounts)
+    )
+    return {r["account"] for r in rows}
+
+
+async def touch_last_seen(db: Executor, user_id: int) -> None:
+    await db.execute("UPDATE users SET last_seen = now() WHERE id = $1", user_id)
+
+
+async def ensure_admin(conn: asyncpg.Connection, account: str, phc: str) -> bool:
+    """Create an administrator with this account unless the account exists; True if created."""
+    user_id = await conn.fetchval(
+        "INSERT INTO users (account, name, roles, password_hash, search_text)"
+        " VALUES ($1, $1, '{staff,admin}', $2, lower($1)) ON CONFLICT (account) DO NOTHING"
+        " RETURNING id",
+        account,
+        phc,
+    )
+    if user_id is not None:
+        await conn.execute("INSERT INTO streams (user_id) VALUES ($1)", user_id)
+    return user_id is not None

@@ -1,0 +1,32 @@
+"""The asyncpg pool, with jsonb carried as msgspec-encoded bytes."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def _jsonb_encode(value: object) -> bytes:
+    # jsonb's binary format is a version byte followed by the JSON text; pre-encoded bytes pass as is.
+    return b"\x01" + (value if isinstance(value, bytes | bytearray) else _encode(value))
+
+
+def _jsonb_decode(data: bytes) -> object:
+    return _decode(data[1:])
+
+
+async def _init(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_jsonb_encode, decoder=_jsonb_decode, format="binary"
+    )
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init, command_timeout=60
+    )
+    assert pool is not None
+    return pool
