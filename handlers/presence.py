@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from handlers.directory import user_ref, whereabouts_view
-from server.commands import CommandSet, Ctx, Id, Input, Limit
+from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found
 from server.events import NoteReceived, NotesWaiting, WhereaboutsChanged
 from server.services import Services
@@ -168,9 +168,10 @@ async def whereabouts_unwatch(ctx: Ctx, p: Unwatch) -> dict[str, Any]:
 class NotesLeave(Input):
     to: Id
     body: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    client_msg_id: ClientMsgId | None = None
 
 
-@commands("notes.leave")
+@commands("notes.leave", idempotent=True)
 async def notes_leave(ctx: Ctx, p: NotesLeave) -> dict[str, Any]:
     body = p.body.strip()
     if not body:
@@ -233,6 +234,36 @@ class NotesRead(Input):
 @commands("notes.read")
 async def notes_read(ctx: Ctx, p: NotesRead) -> dict[str, Any]:
     async with ctx.transaction() as tx:
-        waiting = await q.mark_notes_read(tx.conn, ctx.user.id, [int(i) for i in p.note_ids])
-        _announce_waiting(ctx.services, tx, ctx.user, waiting)
+        changed, waiting = await q.mark_notes_read(
+            tx.conn, ctx.user.id, [int(i) for i in p.note_ids]
+        )
+        if changed:
+            _announce_waiting(ctx.services, tx, ctx.user, waiting)
     return {"notes_waiting": waiting}
+
+
+# --- delegates ---------------------------------------------------------------------------------
+class DelegatesSet(Input):
+    """Who besides my leaders may set my whereabouts (a secretary, say); replaces the list."""
+
+    user_ids: Annotated[list[Id], msgspec.Meta(max_length=20)]
+
+
+@commands("delegates.set")
+async def delegates_set(ctx: Ctx, p: DelegatesSet) -> dict[str, Any]:
+    ids = sorted({int(i) for i in p.user_ids} - {ctx.user.id})
+    if len(await dq.users_by_ids(ctx.db, ids)) != len(ids):
+        raise not_found("no such user")
+    async with ctx.transaction() as tx:
+        await q.set_delegates(tx.conn, ctx.user.id, ids)
+    return await delegates_list(ctx, DelegatesList())
+
+
+class DelegatesList(Input):
+    pass
+
+
+@commands("delegates.list")
+async def delegates_list(ctx: Ctx, p: DelegatesList) -> dict[str, Any]:
+    rows = await q.delegates_of(ctx.db, ctx.user.id)
+    return {"delegates": [{"id": str(i), "name": n} for i, n in rows]}

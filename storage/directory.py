@@ -140,7 +140,8 @@ async def department_cycle(conn: asyncpg.Connection) -> bool:
             WITH RECURSIVE walk(start, id, depth) AS (
                 SELECT id, parent_id, 1 FROM departments WHERE parent_id IS NOT NULL
                 UNION ALL
-                SELECT w.start, d.parent_id, w.depth + 1 FROM walk w JOIN departments d ON d.id = w.id
+                SELECT w.start, d.parent_id, w.depth + 1
+                FROM walk w JOIN departments d ON d.id = w.id
                 WHERE d.parent_id IS NOT NULL AND w.depth < 100
             )
             SELECT EXISTS (SELECT 1 FROM walk WHERE id = start)
@@ -163,7 +164,7 @@ async def upsert_users(
     search_texts: list[str],
     supervisors: list[str | None],
 ) -> dict[str, int]:
-    """Upsert by account in one statement; roles come comma-joined (arrays of arrays don't unnest)."""
+    """Upsert by account in one statement; roles come comma-joined (2-D arrays don't unnest)."""
     rows = await conn.fetch(
         """
         INSERT INTO users (account, name, department_id, title, phone, email, roles,

@@ -10,7 +10,7 @@ _decode = msgspec.json.decode
 
 
 def _jsonb_encode(value: object) -> bytes:
-    # jsonb's binary format is a version byte followed by the JSON text; pre-encoded bytes pass as is.
+    # jsonb's binary format is a version byte and the JSON text; pre-encoded bytes pass as is.
     return b"\x01" + (value if isinstance(value, bytes | bytearray) else _encode(value))
 
 

@@ -145,15 +145,17 @@ async def notes_for(db: Executor, user_id: int, before: int | None, limit: int) 
     return [_note(r) for r in rows]
 
 
-async def mark_notes_read(conn: asyncpg.Connection, user_id: int, note_ids: Sequence[int]) -> int:
-    """Mark the user's own notes read; returns how many remain unread."""
-    await conn.execute(
+async def mark_notes_read(
+    conn: asyncpg.Connection, user_id: int, note_ids: Sequence[int]
+) -> tuple[int, int]:
+    """Mark the user's own notes read; returns (how many changed, how many remain unread)."""
+    status = await conn.execute(
         "UPDATE notes SET read_at = now()"
         " WHERE to_user = $1 AND id = ANY($2::bigint[]) AND read_at IS NULL",
         user_id,
         list(note_ids),
     )
-    return await notes_waiting(conn, user_id)
+    return int(status.split()[-1]), await notes_waiting(conn, user_id)
 
 
 async def notes_waiting(db: Executor, user_id: int) -> int:
@@ -173,3 +175,24 @@ async def whereabouts_of(db: Executor, user_ids: Sequence[int]) -> dict[int, Whe
         list(user_ids),
     )
     return {r["id"]: _whereabouts(r["id"], r) for r in rows}
+
+
+async def set_delegates(
+    conn: asyncpg.Connection, user_id: int, delegate_ids: Sequence[int]
+) -> None:
+    await conn.execute("DELETE FROM delegates WHERE user_id = $1", user_id)
+    await conn.execute(
+        "INSERT INTO delegates (user_id, delegate_id)"
+        " SELECT $1, d FROM unnest($2::bigint[]) AS d WHERE d <> $1",
+        user_id,
+        list(delegate_ids),
+    )
+
+
+async def delegates_of(db: Executor, user_id: int) -> list[tuple[int, str]]:
+    rows = await db.fetch(
+        "SELECT u.id, u.name FROM delegates d JOIN users u ON u.id = d.delegate_id"
+        " WHERE d.user_id = $1 ORDER BY u.id",
+        user_id,
+    )
+    return [(r["id"], r["name"]) for r in rows]

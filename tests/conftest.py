@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 
 from server.auth import hash_password
-from storage.embedded import ensure_database, embedded_postgres
+from storage.embedded import embedded_postgres, ensure_database
 from storage.migrate import migrate
-from tests.support import Office, TEST_PASSWORD, start_server
+from tests.support import TEST_PASSWORD, Office, start_server
 
 TEMPLATE = "liaison_template"
 _counter = itertools.count()
@@ -75,6 +75,9 @@ def password_hash() -> str:
 async def server(database_url: str, tmp_path: Path, password_hash: str):  # type: ignore[no-untyped-def]
     async with start_server(database_url, tmp_path, password_hash) as srv:
         yield srv
+        assert not srv.bad_events, (
+            f"pushed events that break their declared schema: {srv.bad_events}"
+        )
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,23 @@ from aiohttp.test_utils import TestServer
 
 from server.app import create_app
 from server.config import Config
+from server.events import ALL_EVENTS
 from server.keys import SERVICES
 from server.services import Services
 
 TEST_PASSWORD = "correct horse 1"
+EVENT_TYPES = {cls.type: cls for cls in ALL_EVENTS}
+
+
+def check_event(envelope: dict[str, Any]) -> None:
+    """Every pushed event must be a declared type whose data decodes into its class (DESIGN §3)."""
+    assert set(envelope) == {"seq", "type", "at", "data"}, envelope
+    cls = EVENT_TYPES[envelope["type"]]
+    assert (envelope["seq"] is None) == (not cls.durable), envelope
+    msgspec.convert(envelope["data"], cls, strict=False)
+    msgspec.convert(envelope["at"], datetime, strict=False)
+
+
 ADMIN = "admin"
 
 
@@ -43,12 +57,14 @@ async def start_server(
         # The administrator every test organisation is imported by.
         await srv.services.pool.execute(
             "INSERT INTO users (account, name, roles, password_hash) VALUES ($1, '管理员',"
-            " '{staff,admin}', $2)",
+            " '{staff,admin}', $2) ON CONFLICT (account) DO NOTHING",
             ADMIN,
             password_hash,
         )
         await srv.services.pool.execute(
-            "INSERT INTO streams (user_id) SELECT id FROM users WHERE account = $1", ADMIN
+            "INSERT INTO streams (user_id) SELECT id FROM users WHERE account = $1"
+            " ON CONFLICT DO NOTHING",
+            ADMIN,
         )
         yield srv
     finally:
@@ -66,20 +82,24 @@ class LiveServer:
         self.password_hash = password_hash
         self.http = aiohttp.ClientSession()
         self.clients: list[Client] = []
+        self.bad_events: list[tuple[dict[str, Any], str]] = []
 
     @property
     def services(self) -> Services:
         return self.ts.app[SERVICES]
 
-    async def post(self, path: str, body: Any = None, token: str | None = None,
-                   raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    async def post(
+        self, path: str, body: Any = None, token: str | None = None, raw: bytes | None = None
+    ) -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = raw if raw is not None else msgspec.json.encode(body if body is not None else {})
         async with self.http.post(self.url + path, data=data, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def login(self, account: str, password: str = TEST_PASSWORD) -> dict[str, Any]:
-        status, env = await self.post("/api/v1/auth/login", {"account": account, "password": password})
+        status, env = await self.post(
+            "/api/v1/auth/login", {"account": account, "password": password}
+        )
         assert status == 200 and env["ok"], env
         return env["data"]
 
@@ -99,20 +119,28 @@ class Client:
 
     server: LiveServer
     token: str
-    sio: socketio.AsyncClient = dataclasses.field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
+    sio: socketio.AsyncClient = dataclasses.field(
+        default_factory=lambda: socketio.AsyncClient(reconnection=False)
+    )
     events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     _arrived: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
     async def connect(self, last_seq: int | None = None, wait_sync: bool = True) -> None:
         @self.sio.on("event")
         async def on_event(envelope: dict[str, Any]) -> None:
+            try:
+                check_event(envelope)
+            except Exception as exc:  # the fixture fails the test at teardown
+                self.server.bad_events.append((envelope, repr(exc)))
             self.events.append(envelope)
             self._arrived.set()
 
         auth: dict[str, Any] = {"token": self.token}
         if last_seq is not None:
             auth["last_seq"] = last_seq
-        await self.sio.connect(self.server.url, auth=auth, transports=["websocket"], wait_timeout=10)
+        await self.sio.connect(
+            self.server.url, auth=auth, transports=["websocket"], wait_timeout=10
+        )
         self.server.clients.append(self)
         if wait_sync:
             await self.wait_for(lambda e: e["type"] in ("sync.ready", "sync.reset"))
@@ -120,8 +148,9 @@ class Client:
     async def call(self, name: str, payload: Any = None, timeout: float = 10) -> dict[str, Any]:
         return await self.sio.call(name, payload if payload is not None else {}, timeout=timeout)
 
-    async def wait_for(self, pred: Callable[[dict[str, Any]], bool] | str, timeout: float = 5,
-                       start: int = 0) -> dict[str, Any]:
+    async def wait_for(
+        self, pred: Callable[[dict[str, Any]], bool] | str, timeout: float = 5, start: int = 0
+    ) -> dict[str, Any]:
         if isinstance(pred, str):
             wanted = pred
             pred = lambda e: e["type"] == wanted  # noqa: E731
@@ -140,7 +169,9 @@ class Client:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
 
     def durable(self, type_: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["seq"] is not None and (type_ is None or e["type"] == type_)]
+        return [
+            e for e in self.events if e["seq"] is not None and (type_ is None or e["type"] == type_)
+        ]
 
     async def close(self) -> None:
         if self.sio.connected:
@@ -172,7 +203,9 @@ class Office:
         ("zhao", "赵敏", "finance", "科员", [], "chen", "13900000005"),
     ]
 
-    def __init__(self, server: LiveServer, departments: dict[str, str], users: dict[str, str]) -> None:
+    def __init__(
+        self, server: LiveServer, departments: dict[str, str], users: dict[str, str]
+    ) -> None:
         self.server = server
         self.departments = departments
         self.user_ids = users
@@ -185,8 +218,13 @@ class Office:
             "departments": cls.DEPARTMENTS,
             "users": [
                 {
-                    "account": a, "name": n, "department_key": d, "title": t, "roles": ["staff", *r],
-                    "phone": ph, "email": f"{a}@example.gov.cn",
+                    "account": a,
+                    "name": n,
+                    "department_key": d,
+                    "title": t,
+                    "roles": ["staff", *r],
+                    "phone": ph,
+                    "email": f"{a}@example.gov.cn",
                     "password_hash": server.password_hash,
                     **({"supervisor_account": s} if s else {}),
                 }

@@ -10,7 +10,9 @@ async def test_login_board_and_live_whereabouts(office: Office) -> None:
     assert board["ok"], board
     names = [m["user"]["name"] for m in board["data"]["members"]]
     assert names[0] == "王明" and set(names) == {"王明", "李华", "张伟"}
-    env = await office.server.command(wang.token, "whereabouts.set", {"status": "in_meeting", "note": "局务会"})
+    env = await office.server.command(
+        wang.token, "whereabouts.set", {"status": "in_meeting", "note": "局务会"}
+    )
     assert env["ok"], env
     ev = await li.wait_for("whereabouts.changed")
     assert ev["seq"] is None

@@ -1,0 +1,248 @@
+"""The durable stream's guarantees, each tested directly: gapless per-user sequences shared by
+every tab, commit before push, resume, reset, cumulative acks, idempotent creates."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import msgspec
+import pytest
+
+from server.bus import EVENTS
+from server.events import ALL_EVENTS, NoteReceived, UserRef
+from tests.support import Client, Office
+
+
+async def _note(office: Office, sender: str, to: str, body: str, **extra: object) -> dict:
+    p = await office.person(sender)
+    target = await office.person(to)
+    env = await office.server.command(
+        p.token, "notes.leave", {"to": target.id, "body": body, **extra}
+    )
+    assert env["ok"], env
+    return env["data"]
+
+
+def _seqs(client: Client, type_: str | None = None) -> list[int]:
+    return [e["seq"] for e in client.durable(type_)]
+
+
+async def _wait_seq(client: Client, seq: int) -> None:
+    await client.wait_for(lambda e: e["seq"] == seq)
+
+
+async def test_every_tab_sees_one_gapless_sequence(office: Office) -> None:
+    tab1 = await office.tab("li")
+    tab2 = await office.tab("li")
+    senders = ["wang", "zhang", "zhao", "chen"]
+    await asyncio.gather(*(_note(office, s, "li", f"{s} {i}") for s in senders for i in range(5)))
+    for tab in (tab1, tab2):
+        await _wait_seq(tab, 20)
+    assert _seqs(tab1) == list(range(1, 21))
+    assert [e["data"]["note_id"] for e in tab1.durable()] == [
+        e["data"]["note_id"] for e in tab2.durable()
+    ]
+
+
+async def test_resume_replays_exactly_the_missed_events_in_order(office: Office) -> None:
+    tab = await office.tab("li")
+    for i in range(3):
+        await _note(office, "wang", "li", f"before {i}")
+    await _wait_seq(tab, 3)
+    await tab.close()
+    for i in range(4):
+        await _note(office, "wang", "li", f"missed {i}")
+    again = await office.tab("li", last_seq=3)
+    ready = await again.wait_for("sync.ready")
+    assert ready["data"] == {"seq": 7}
+    assert _seqs(again) == [4, 5, 6, 7]
+    assert [e["data"]["body"] for e in again.durable()] == [f"missed {i}" for i in range(4)]
+    # Replay came before sync.ready, and live events follow it.
+    assert again.events.index(ready) == 4
+    await _note(office, "wang", "li", "live")
+    await _wait_seq(again, 8)
+
+
+async def test_connect_without_last_seq_gets_the_current_seq(office: Office) -> None:
+    for i in range(2):
+        await _note(office, "wang", "li", f"n{i}")
+    tab = await office.tab("li")
+    assert tab.events[0]["type"] == "sync.ready"
+    assert tab.events[0]["seq"] is None
+    assert tab.events[0]["data"] == {"seq": 2}
+    assert tab.durable() == []
+
+
+async def test_resume_past_the_replay_limit_resets(office: Office) -> None:
+    li = await office.person("li")
+    services = office.server.services
+    ev = NoteReceived(note_id="1", from_=UserRef("1", "x"), body="b", at=services.stream and _now())
+    async with services.stream.transaction() as tx:
+        await tx.emit_each([(int(li.id), ev)] * 1001)
+    tab = await office.tab("li", last_seq=0)
+    assert tab.events[0]["type"] == "sync.reset"
+    assert tab.events[0]["data"] == {"seq": 1001}
+    assert tab.durable() == []
+    # Exactly at the limit still replays.
+    tab2 = await office.tab("li", last_seq=1)
+    assert tab2.events[-1] == {**tab2.events[-1], "type": "sync.ready", "data": {"seq": 1001}}
+    assert len(tab2.durable()) == 1000
+
+
+async def test_resume_past_retention_resets(office: Office) -> None:
+    for i in range(3):
+        await _note(office, "wang", "li", f"old {i}")
+    services = office.server.services
+    await services.pool.execute("UPDATE events SET at = at - interval '31 days'")
+    assert await services.stream.prune(timedelta(days=30)) >= 3
+    tab = await office.tab("li", last_seq=1)
+    assert tab.events[0]["type"] == "sync.reset"
+    assert tab.events[0]["data"] == {"seq": 3}
+
+
+async def test_resume_from_the_future_resets(office: Office) -> None:
+    tab = await office.tab("li", last_seq=50)
+    assert tab.events[0]["type"] == "sync.reset"
+    assert tab.events[0]["data"] == {"seq": 0}
+
+
+async def test_a_failed_transaction_pushes_nothing_and_uses_no_seq(office: Office) -> None:
+    tab = await office.tab("li")
+    li = await office.person("li")
+    services = office.server.services
+    ev = NoteReceived(note_id="1", from_=UserRef("1", "x"), body="lost", at=_now())
+    with pytest.raises(RuntimeError):
+        async with services.stream.transaction() as tx:
+            await tx.emit([int(li.id)], ev)
+            raise RuntimeError("boom")
+    await _note(office, "wang", "li", "kept")
+    await _wait_seq(tab, 1)
+    await asyncio.sleep(0.2)
+    assert [e["data"]["body"] for e in tab.durable()] == ["kept"]
+    assert _seqs(tab) == [1]
+
+
+async def test_events_are_committed_before_they_are_pushed(office: Office) -> None:
+    services = office.server.services
+    seen: list[bool] = []
+
+    async def check_visible(msg: dict) -> None:
+        for ev in msg["events"]:
+            # A separate connection sees only committed rows.
+            row = await services.pool.fetchval(
+                "SELECT 1 FROM events WHERE user_id = $1 AND seq = $2", ev.user_id, ev.seq
+            )
+            seen.append(row == 1)
+
+    services.bus.on(EVENTS, check_visible)
+    tab = await office.tab("li")
+    await _note(office, "wang", "li", "hello")
+    await _wait_seq(tab, 1)
+    assert seen and all(seen)
+
+
+async def test_out_of_order_doorbells_still_arrive_in_order(office: Office) -> None:
+    """Two commits can reach the bus in the opposite order; the client must not see a gap."""
+    services = office.server.services
+    tab = await office.tab("li")
+    real = services.bus.committed
+    first = asyncio.Event()
+
+    async def slow_first(events):  # type: ignore[no-untyped-def]
+        if events and events[0].seq == 1 and not first.is_set():
+            first.set()
+            await asyncio.sleep(0.1)
+        await real(events)
+
+    services.bus.committed = slow_first  # type: ignore[method-assign]
+    await asyncio.gather(_note(office, "wang", "li", "a"), _note(office, "zhang", "li", "b"))
+    await _wait_seq(tab, 2)
+    await asyncio.sleep(0.3)
+    assert _seqs(tab) == [1, 2]
+
+
+async def test_ack_is_cumulative_and_never_moves_back(office: Office) -> None:
+    tab = await office.tab("li")
+    for i in range(3):
+        await _note(office, "wang", "li", f"n{i}")
+    await _wait_seq(tab, 3)
+    services = office.server.services
+    li = await office.person("li")
+    hooked: list[tuple[int, int, int]] = []
+
+    async def hook(user_id: int, previous: int, new: int) -> None:
+        hooked.append((user_id, previous, new))
+
+    services.stream.ack_hooks.append(hook)
+    assert (await tab.call("sync.ack", {"seq": 2}))["ok"]
+    assert (await tab.call("sync.ack", {"seq": 1}))["ok"]  # older: ignored
+    assert (await tab.call("sync.ack", {"seq": 99}))["ok"]  # beyond what exists: ignored
+    acked = await services.pool.fetchval(
+        "SELECT acked_seq FROM streams WHERE user_id = $1", int(li.id)
+    )
+    assert acked == 2
+    assert hooked == [(int(li.id), 0, 2)]
+    bad = await tab.call("sync.ack", {"seq": -1})
+    assert bad["error"]["code"] == "bad_request"
+
+
+async def test_client_msg_id_makes_a_create_idempotent(office: Office) -> None:
+    tab = await office.tab("li")
+    first = await _note(office, "wang", "li", "once", client_msg_id="m-1")
+    again = await _note(office, "wang", "li", "once", client_msg_id="m-1")
+    assert first == again
+    other = await _note(office, "wang", "li", "twice", client_msg_id="m-2")
+    assert other["note_id"] != first["note_id"]
+    await _wait_seq(tab, 2)
+    await asyncio.sleep(0.2)
+    assert _seqs(tab) == [1, 2]
+    # The key is per sender: another sender may use the same one.
+    third = await _note(office, "zhang", "li", "same key", client_msg_id="m-1")
+    assert third["note_id"] not in (first["note_id"], other["note_id"])
+
+
+async def test_concurrent_retries_create_once(office: Office) -> None:
+    results = await asyncio.gather(
+        *(_note(office, "wang", "li", "race", client_msg_id="r-1") for _ in range(5))
+    )
+    assert len({r["note_id"] for r in results}) == 1
+    count = await office.server.services.pool.fetchval("SELECT count(*) FROM notes")
+    assert count == 1
+
+
+async def test_async_handlers_run_after_commit_only(office: Office) -> None:
+    services = office.server.services
+    got: list[str] = []
+    done = asyncio.Event()
+
+    async def handler(batch) -> None:  # type: ignore[no-untyped-def]
+        got.extend(msgspec.json.decode(e.data)["body"] for e in batch)
+        done.set()
+
+    services.bus.subscribe("note.received", handler)
+    li = await office.person("li")
+    with pytest.raises(RuntimeError):
+        async with services.stream.transaction() as tx:
+            await tx.emit(
+                [int(li.id)],
+                NoteReceived(note_id="1", from_=UserRef("1", "x"), body="rolled back", at=_now()),
+            )
+            raise RuntimeError
+    await _note(office, "wang", "li", "committed")
+    await asyncio.wait_for(done.wait(), 5)
+    assert got == ["committed"]
+
+
+def test_event_data_round_trips_through_json() -> None:
+    ev = NoteReceived(note_id="5", from_=UserRef("1", "王明"), body="来电请回", at=_now())
+    data = msgspec.json.decode(msgspec.json.encode(ev))
+    assert data["from"] == {"id": "1", "name": "王明"}
+    assert msgspec.convert(data, NoteReceived, strict=False) == ev
+    assert len({cls.type for cls in ALL_EVENTS}) == len(ALL_EVENTS)
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from server.stream import utcnow
+
+    return utcnow()
