@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -133,7 +134,7 @@ async def _prune(services: Services) -> None:
 
 def _every(
     seconds: float, job: Callable[[], Awaitable[None]], name: str
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[[], Coroutine[Any, Any, None]]:
     async def loop() -> None:
         while True:
             await asyncio.sleep(seconds)
@@ -148,7 +149,7 @@ def _every(
 async def _background(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     config = services.config
-    jobs = [
+    jobs: list[Coroutine[Any, Any, None]] = [
         services.timers.run(services),
         _every(config.token_sweep_s, lambda: _sweep(services), "sweep")(),
         _every(3600, lambda: _prune(services), "prune")(),

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("liaison.commands")
 
 
-class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of every command's input: unknown fields are refused."""
 
 

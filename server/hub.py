@@ -244,7 +244,7 @@ class Hub:
             )
             await self._go_live(conn)
             return
-        conn.sent_seq = last_seq
+        conn.sent_seq = replay.current - len(replay.events)
         for ev in replay.events:
             await self._send_durable(conn, ev)
         await self._go_live(conn)

@@ -82,12 +82,25 @@ class LiaisonServer(socketio.AsyncServer):
             await self.on_connected(sid)
 
 
+def _origin_check(allowed: tuple[str, ...]) -> Any:
+    """Browsers may connect from the server's own origin and the configured ones; clients that
+    send no Origin (load generators, integrations) are not browsers and pass."""
+    extra = frozenset(o.rstrip("/") for o in allowed)
+
+    def check(origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None:
+            return True
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin.rstrip("/") in extra or origin == own
+
+    return check
+
+
 def build_sio(max_frame_bytes: int, allowed_origins: tuple[str, ...]) -> LiaisonServer:
     return LiaisonServer(
         max_frame_bytes=max_frame_bytes,
         async_mode="aiohttp",
-        # None means same-origin only; the list adds configured browser origins.
-        cors_allowed_origins=list(allowed_origins) or None,
+        cors_allowed_origins=_origin_check(allowed_origins),
         # Frames above our limit still arrive so they can be answered `too_large`; beyond this
         # hard cap the transport refuses them outright.
         max_http_buffer_size=max(1_000_000, 4 * max_frame_bytes),

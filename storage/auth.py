@@ -7,9 +7,8 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
+from storage.pool import Executor
 from storage.records import SessionRow
-
-Executor = asyncpg.Pool | asyncpg.Connection
 
 
 class SpendResult(msgspec.Struct, frozen=True):

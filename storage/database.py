@@ -18,7 +18,9 @@ async def open_database(
     data_dir: Path, database_url: str | None, *, max_size: int = 10
 ) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
     async with contextlib.AsyncExitStack() as stack:
-        dsn = database_url or await stack.enter_async_context(embedded_postgres(data_dir))
+        dsn = database_url
+        if not dsn:
+            dsn = await stack.enter_async_context(embedded_postgres(data_dir))
         pool = await create_pool(dsn, max_size=max_size)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from storage.pool import Executor
 from storage.records import Department, User
-
-Executor = asyncpg.Pool | asyncpg.Connection
 
 _USER_COLS = (
     "u.id, u.account, u.name, u.department_id, u.title, u.phone, u.email, u.roles, u.supervisor_id"
@@ -58,7 +57,8 @@ async def department_exists(db: Executor, department_id: int) -> bool:
 async def search_users(
     db: Executor, *, department_id: int | None, query: str | None, before: int | None, limit: int
 ) -> list[User]:
-    conds, args = [], []
+    conds: list[str] = []
+    args: list[object] = []
     if department_id is not None:
         args.append(department_id)
         conds.append(f"u.department_id = ${len(args)}")

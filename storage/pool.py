@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import asyncpg
 import msgspec
+
+# Queries that need no transaction of their own take either a pool or a connection.
+Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode

@@ -8,9 +8,8 @@ from datetime import datetime
 import asyncpg
 
 from storage.directory import _USER_COLS, _user
+from storage.pool import Executor
 from storage.records import BoardMember, Note, Whereabouts
-
-Executor = asyncpg.Pool | asyncpg.Connection
 
 DEFAULT_STATUS = "in_office"
 
