@@ -1,0 +1,59 @@
+"""The console script and the embedded default: seed the demo office, and data that survives a
+restart of a server that started its own PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from tests.support import Office, start_server
+
+
+async def test_seed_demo_loads_a_believable_office(database_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "LIAISON_DATABASE_URL": database_url, "LIAISON_DATA_DIR": str(tmp_path)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "seed",
+        "--demo",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    assert "wangming" in text and "liaison2026" in text
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert 10 <= await conn.fetchval("SELECT count(*) FROM departments") <= 15
+        assert 140 <= await conn.fetchval("SELECT count(*) FROM users") <= 160
+        assert await conn.fetchval("SELECT name FROM users WHERE account = 'wangming'") == "王明"
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM users u LEFT JOIN streams s ON s.user_id = u.id WHERE s.user_id IS NULL"
+            )
+            == 0
+        )
+    finally:
+        await conn.close()
+
+
+async def test_embedded_postgres_keeps_data_across_restarts(
+    tmp_path: Path, password_hash: str
+) -> None:
+    async with start_server(None, tmp_path, password_hash) as srv:  # type: ignore[arg-type]
+        assert (tmp_path / "pg" / "PG_VERSION").exists()
+        office = await Office.create(srv)
+        li = await office.person("li")
+        await srv.command(li.token, "whereabouts.set", {"status": "remote", "note": "在家办公"})
+    async with start_server(None, tmp_path, password_hash) as srv:
+        again = await srv.login("li")
+        env = await srv.command(again["access_token"], "directory.users", {"query": "李华"})
+        assert env["data"]["users"][0]["whereabouts"]["note"] == "在家办公"
