@@ -44,6 +44,7 @@ def create_app(config: Config) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
     app[SIO] = sio
     add_routes(app, config.web_dist)
+    app.on_shutdown.append(_close_sockets)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_background)
@@ -109,10 +110,18 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     bus.on(SESSION_REVOKED, on_revoked)
     app[SERVICES] = services
     yield
-    for sid in list(hub.by_sid):
-        with contextlib.suppress(Exception):
-            await sio.disconnect(sid)
     await bus.stop()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown, before aiohttp waits for open requests: tell every socket to go, so clients
+    reconnect elsewhere at once instead of holding a dying process for the shutdown timeout."""
+    if SERVICES not in app:
+        return
+    services = app[SERVICES]
+    for sid in list(services.hub.by_sid):
+        with contextlib.suppress(Exception):
+            await services.sio.disconnect(sid)
 
 
 async def _sweep(services: Services) -> None:

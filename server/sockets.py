@@ -112,7 +112,8 @@ def build_sio(max_frame_bytes: int, allowed_origins: tuple[str, ...]) -> Liaison
 
 
 def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
-    return socketio.exceptions.ConnectionRefusedError({"code": code, "message": message})
+    # python-socketio sends the second argument as connect_error's `data`.
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code})
 
 
 def attach(sio: LiaisonServer, services: Services) -> None:

@@ -85,3 +85,60 @@ async def office(server) -> Office:  # type: ignore[no-untyped-def]
     """A small organisation: 综合科 (leader 王明, 李华, 张伟) inside 办公室 (director 陈建国),
     and 财务科 (赵敏)."""
     return await Office.create(server)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist" / "index.html"
+
+
+@pytest.fixture(scope="session")
+async def browser():  # type: ignore[no-untyped-def]
+    """Debian's headless Chromium driven by Playwright (its own browser download cannot work here).
+    Missing Chromium or an unbuilt web client skips locally but fails on CI."""
+    problem = None
+    if not Path(CHROMIUM).exists():
+        problem = f"{CHROMIUM} missing (apt-get install chromium)"
+    elif not WEB_DIST.exists():
+        problem = "web client not built (make install)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    path = Path(__file__).resolve().parent / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+async def new_page(server, browser):  # type: ignore[no-untyped-def]
+    """Open a page in a fresh browser context (a separate person); closed before the server."""
+    contexts = []
+
+    async def open_page():  # type: ignore[no-untyped-def]
+        context = await browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+        contexts.append(context)
+        return await context.new_page()
+
+    yield open_page
+    for context in contexts:
+        await context.close()

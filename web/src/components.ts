@@ -1,0 +1,84 @@
+// Small pieces shared by the panels.
+import { html } from './html';
+import { hasKey, t, formatAgo, formatFull } from './i18n';
+import { ApiError } from './http';
+import type { Presence, Status } from './types';
+
+export function StatusBadge({ status, testid }: { status: Status; testid?: string }) {
+  const key = `status.${status}`;
+  return html`<span class=${`badge status-${status}`} data-testid=${testid} data-status=${status}>
+    ${hasKey(key) ? t(key) : status}
+  </span>`;
+}
+
+export function presenceLabel(presence: Presence, lastSeen: string | null): string {
+  const label = t(`presence.${presence}`);
+  if (presence === 'offline' && lastSeen) {
+    return `${label} · ${t('presence.last_seen', { time: formatAgo(lastSeen) })}`;
+  }
+  return label;
+}
+
+export function PresenceDot(props: { presence: Presence; lastSeen: string | null; testid?: string }) {
+  const title = props.lastSeen
+    ? `${presenceLabel(props.presence, props.lastSeen)} (${formatFull(props.lastSeen)})`
+    : presenceLabel(props.presence, null);
+  return html`<span
+    class=${`presence-dot presence-${props.presence}`}
+    data-testid=${props.testid}
+    data-presence=${props.presence}
+    title=${title}
+    aria-label=${title}
+    role="img"
+  ></span>`;
+}
+
+/** Turn `details` of a failure envelope into readable lines, whatever its exact shape. */
+function detailLines(details: unknown): string[] {
+  if (details === null || details === undefined) return [];
+  if (typeof details === 'string') return [details];
+  if (Array.isArray(details)) {
+    return details.flatMap((item) => {
+      if (typeof item === 'string') return [item];
+      if (typeof item === 'object' && item !== null) {
+        const record = item as Record<string, unknown>;
+        const field = record.field ?? record.loc ?? record.name ?? record.path;
+        const message = record.message ?? record.msg ?? record.error;
+        if (field !== undefined || message !== undefined) {
+          const where = Array.isArray(field) ? field.join('.') : field;
+          return [[where, message].filter((part) => part !== undefined).join(': ')];
+        }
+      }
+      return [JSON.stringify(item)];
+    });
+  }
+  if (typeof details === 'object') {
+    const record = details as Record<string, unknown>;
+    if ('fields' in record) return detailLines(record.fields);
+    return Object.entries(record)
+      .filter(([key]) => key !== 'retry_after_s')
+      .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  }
+  return [String(details)];
+}
+
+export function errorText(error: ApiError): string {
+  if (error.code === 'rate_limited') {
+    const retry = (error.details as { retry_after_s?: number } | null)?.retry_after_s;
+    if (typeof retry === 'number') return t('error.rate_limited_retry', { n: Math.ceil(retry) });
+  }
+  const key = `error.${error.code}`;
+  return hasKey(key) ? t(key) : t('error.unknown');
+}
+
+/** An inline failure: the localised code, the server's message and the field details. */
+export function ErrorNote({ error, testid }: { error: ApiError | null; testid?: string }) {
+  if (!error) return null;
+  const lines = detailLines(error.details);
+  const message = error.message && error.message !== errorText(error) ? error.message : '';
+  return html`<div class="error-note" role="alert" data-testid=${testid} data-code=${error.code}>
+    <strong>${errorText(error)}</strong>
+    ${message && html`<span class="error-message">${message}</span>`}
+    ${lines.length > 0 && html`<ul>${lines.map((line) => html`<li>${line}</li>`)}</ul>`}
+  </div>`;
+}

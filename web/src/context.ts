@@ -1,0 +1,46 @@
+// Everything that lives while someone is signed in: the connection and the panels' models.
+// Built on sign-in, torn down on sign-out.
+import { Connection } from './api';
+import { BoardModel } from './board';
+import { startIdleReporting } from './idle';
+import { NotesModel, noteTarget } from './notes';
+import type { User } from './types';
+import { formTarget } from './whereabouts';
+
+const FIRST_LOAD_FALLBACK_MS = 3_000;
+
+export interface AppContext {
+  me: User;
+  api: Connection;
+  board: BoardModel;
+  notes: NotesModel;
+  dispose(): void;
+}
+
+export function createContext(me: User): AppContext {
+  const api = new Connection();
+  const board = new BoardModel(api, me);
+  const notes = new NotesModel(api);
+  const stopIdle = startIdleReporting(api);
+  api.start();
+  // Models load on connect; should the socket be slow to come up, load over HTTP meanwhile.
+  const fallback = setTimeout(() => {
+    if (api.connected) return;
+    void board.reload();
+    void notes.reload();
+  }, FIRST_LOAD_FALLBACK_MS);
+
+  return {
+    me,
+    api,
+    board,
+    notes,
+    dispose() {
+      clearTimeout(fallback);
+      stopIdle();
+      api.stop();
+      formTarget.set(null);
+      noteTarget.set(null);
+    },
+  };
+}

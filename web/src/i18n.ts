@@ -1,0 +1,355 @@
+// Every visible string goes through this dictionary. Chinese is the default; the choice is
+// remembered in localStorage.
+import { Store } from './store';
+
+export type Lang = 'zh' | 'en';
+const STORAGE_KEY = 'liaison.lang';
+
+const zh = {
+  'app.name': '联络',
+  'app.tagline': '机关单位实时协同',
+
+  'login.title': '登录',
+  'login.account': '账号',
+  'login.password': '密码',
+  'login.submit': '登录',
+  'login.busy': '正在登录…',
+  'login.failed': '账号或密码错误',
+  'login.missing': '请输入账号和密码',
+  'login.hint': '使用单位统一账号登录',
+
+  'header.logout': '退出',
+  'header.notes_unread': '未读留言 {n} 条',
+  'header.lang': 'English',
+  'header.lang_title': 'Switch to English',
+
+  'conn.connected': '在线',
+  'conn.connecting': '连接中',
+  'conn.reconnecting': '重连中',
+  'conn.reconnecting_n': '重连中（第 {n} 次）',
+  'conn.offline': '离线',
+
+  'nav.label': '功能',
+  'nav.board': '人员去向',
+
+  'status.in_office': '在岗',
+  'status.in_meeting': '开会',
+  'status.business_trip': '出差',
+  'status.on_leave': '请假',
+  'status.out': '外出',
+  'status.remote': '远程办公',
+  'status.off_duty': '下班',
+
+  'presence.online': '在线',
+  'presence.idle': '暂离',
+  'presence.offline': '离线',
+  'presence.last_seen': '最后在线 {time}',
+
+  'board.department': '部门',
+  'board.title': '人员去向',
+  'board.filter': '按姓名筛选',
+  'board.col.person': '人员',
+  'board.col.status': '状态',
+  'board.col.detail': '说明 / 地点',
+  'board.col.until': '预计返回',
+  'board.col.notes': '留言',
+  'board.col.actions': '操作',
+  'board.empty': '该部门暂无人员',
+  'board.no_match': '没有符合条件的人员',
+  'board.loading': '正在加载…',
+  'board.me': '我',
+  'board.leave_note': '留言',
+  'board.set_for': '代为设置',
+  'board.set_by': '由 {name} 设置',
+  'board.notes_waiting': '{n} 条未读留言',
+  'board.expired': '{name} 的去向已到期，恢复为在岗',
+  'board.summary_total': '共 {n} 人',
+  'board.refresh': '刷新',
+  'board.location': '地点：{place}',
+
+  'time.today': '今天',
+  'time.tomorrow': '明天',
+  'time.yesterday': '昨天',
+  'time.just_now': '刚刚',
+  'time.minutes_ago': '{n} 分钟前',
+  'time.back_at': '{time} 返回',
+
+  'wa.title': '我的去向',
+  'wa.title_for': '代 {name} 设置去向',
+  'wa.back_to_me': '改回设置我自己的',
+  'wa.current': '当前：',
+  'wa.status': '状态',
+  'wa.note': '备注',
+  'wa.note_placeholder': '如：参加局务会',
+  'wa.location': '地点',
+  'wa.location_placeholder': '如：三楼会议室',
+  'wa.until': '预计返回',
+  'wa.in_1h': '1小时后',
+  'wa.end_of_day': '今天下班',
+  'wa.tomorrow': '明天',
+  'wa.clear': '清除',
+  'wa.submit': '更新去向',
+  'wa.submit_for': '为 {name} 更新',
+  'wa.saving': '正在保存…',
+  'wa.saved': '去向已更新',
+  'wa.until_past': '返回时间应晚于现在',
+
+  'notes.title': '我的留言',
+  'notes.empty': '暂无留言',
+  'notes.mark_read': '标为已读',
+  'notes.mark_all_read': '全部已读',
+  'notes.unread': '未读',
+  'notes.received_toast': '{name} 给您留言：{body}',
+  'notes.dialog_title': '给 {name} 留言',
+  'notes.body': '留言内容',
+  'notes.body_placeholder': '对方回来后会看到这条留言',
+  'notes.submit': '留言',
+  'notes.cancel': '取消',
+  'notes.sent': '已给 {name} 留言',
+  'notes.empty_body': '请填写留言内容',
+  'notes.sending': '正在发送…',
+
+  'error.bad_request': '输入有误',
+  'error.unauthorized': '登录已失效，请重新登录',
+  'error.forbidden': '没有权限执行此操作',
+  'error.not_found': '对象不存在',
+  'error.conflict': '状态冲突',
+  'error.rate_limited': '操作过于频繁',
+  'error.rate_limited_retry': '操作过于频繁，请 {n} 秒后重试',
+  'error.too_large': '内容过大',
+  'error.unavailable': '服务暂不可用',
+  'error.internal': '服务器内部错误',
+  'error.network': '无法连接服务器',
+  'error.timeout': '请求超时，请稍后重试',
+  'error.unknown': '操作失败',
+
+  'common.close': '关闭',
+};
+
+export type MessageKey = keyof typeof zh;
+
+const en: Record<MessageKey, string> = {
+  'app.name': 'Liaison',
+  'app.tagline': 'Real-time office collaboration',
+
+  'login.title': 'Sign in',
+  'login.account': 'Account',
+  'login.password': 'Password',
+  'login.submit': 'Sign in',
+  'login.busy': 'Signing in…',
+  'login.failed': 'Wrong account or password',
+  'login.missing': 'Enter your account and password',
+  'login.hint': 'Use your organisation account',
+
+  'header.logout': 'Sign out',
+  'header.notes_unread': '{n} unread notes',
+  'header.lang': '中文',
+  'header.lang_title': '切换到中文',
+
+  'conn.connected': 'Connected',
+  'conn.connecting': 'Connecting',
+  'conn.reconnecting': 'Reconnecting',
+  'conn.reconnecting_n': 'Reconnecting (attempt {n})',
+  'conn.offline': 'Offline',
+
+  'nav.label': 'Panels',
+  'nav.board': 'Whereabouts',
+
+  'status.in_office': 'In office',
+  'status.in_meeting': 'In a meeting',
+  'status.business_trip': 'Business trip',
+  'status.on_leave': 'On leave',
+  'status.out': 'Out',
+  'status.remote': 'Remote',
+  'status.off_duty': 'Off duty',
+
+  'presence.online': 'Online',
+  'presence.idle': 'Idle',
+  'presence.offline': 'Offline',
+  'presence.last_seen': 'Last seen {time}',
+
+  'board.department': 'Department',
+  'board.title': 'Whereabouts',
+  'board.filter': 'Filter by name',
+  'board.col.person': 'Person',
+  'board.col.status': 'Status',
+  'board.col.detail': 'Note / location',
+  'board.col.until': 'Back',
+  'board.col.notes': 'Notes',
+  'board.col.actions': 'Actions',
+  'board.empty': 'No one in this department',
+  'board.no_match': 'No one matches',
+  'board.loading': 'Loading…',
+  'board.me': 'me',
+  'board.leave_note': 'Leave note',
+  'board.set_for': 'Set status',
+  'board.set_by': 'set by {name}',
+  'board.notes_waiting': '{n} unread notes',
+  'board.expired': "{name}'s whereabouts expired: back in office",
+  'board.summary_total': '{n} people',
+  'board.refresh': 'Refresh',
+  'board.location': 'at {place}',
+
+  'time.today': 'today',
+  'time.tomorrow': 'tomorrow',
+  'time.yesterday': 'yesterday',
+  'time.just_now': 'just now',
+  'time.minutes_ago': '{n} min ago',
+  'time.back_at': 'back {time}',
+
+  'wa.title': 'My whereabouts',
+  'wa.title_for': 'Whereabouts of {name}',
+  'wa.back_to_me': 'Set my own instead',
+  'wa.current': 'Now: ',
+  'wa.status': 'Status',
+  'wa.note': 'Note',
+  'wa.note_placeholder': 'e.g. at the board meeting',
+  'wa.location': 'Location',
+  'wa.location_placeholder': 'e.g. meeting room 3F',
+  'wa.until': 'Back at',
+  'wa.in_1h': 'In 1 hour',
+  'wa.end_of_day': 'End of day',
+  'wa.tomorrow': 'Tomorrow',
+  'wa.clear': 'Clear',
+  'wa.submit': 'Update',
+  'wa.submit_for': 'Update for {name}',
+  'wa.saving': 'Saving…',
+  'wa.saved': 'Whereabouts updated',
+  'wa.until_past': 'The return time must be in the future',
+
+  'notes.title': 'My notes',
+  'notes.empty': 'No notes',
+  'notes.mark_read': 'Mark read',
+  'notes.mark_all_read': 'Mark all read',
+  'notes.unread': 'unread',
+  'notes.received_toast': 'Note from {name}: {body}',
+  'notes.dialog_title': 'Leave a note for {name}',
+  'notes.body': 'Note',
+  'notes.body_placeholder': 'They will see it when they are back',
+  'notes.submit': 'Leave note',
+  'notes.cancel': 'Cancel',
+  'notes.sent': 'Note left for {name}',
+  'notes.empty_body': 'Write something first',
+  'notes.sending': 'Sending…',
+
+  'error.bad_request': 'Invalid input',
+  'error.unauthorized': 'Your session has ended, please sign in again',
+  'error.forbidden': 'You are not allowed to do this',
+  'error.not_found': 'Not found',
+  'error.conflict': 'Conflict',
+  'error.rate_limited': 'Too many requests',
+  'error.rate_limited_retry': 'Too many requests, retry in {n} s',
+  'error.too_large': 'Too large',
+  'error.unavailable': 'Service unavailable',
+  'error.internal': 'Server error',
+  'error.network': 'Cannot reach the server',
+  'error.timeout': 'No answer from the server, try again',
+  'error.unknown': 'Something went wrong',
+
+  'common.close': 'Close',
+};
+
+const dictionaries: Record<Lang, Record<MessageKey, string>> = { zh, en };
+
+function initialLang(): Lang {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (saved === 'zh' || saved === 'en') return saved;
+  } catch {
+    // fall through to the default
+  }
+  return 'zh';
+}
+
+export const lang = new Store<Lang>(initialLang());
+
+function applyDocumentLang(value: Lang): void {
+  document.documentElement.lang = value === 'zh' ? 'zh-CN' : 'en';
+}
+applyDocumentLang(lang.get());
+
+export function setLang(value: Lang): void {
+  try {
+    localStorage.setItem(STORAGE_KEY, value);
+  } catch {
+    // remembered for this page only
+  }
+  applyDocumentLang(value);
+  lang.set(value);
+}
+
+export function t(key: MessageKey, vars?: Record<string, string | number>): string {
+  const text = dictionaries[lang.get()][key] ?? zh[key] ?? key;
+  if (!vars) return text;
+  return text.replace(/\{(\w+)\}/g, (match, name: string) =>
+    name in vars ? String(vars[name]) : match,
+  );
+}
+
+/** Whether the key exists, for codes that come from the server (error codes, statuses). */
+export function hasKey(key: string): key is MessageKey {
+  return key in zh;
+}
+
+// --- times ---------------------------------------------------------------------------------
+
+function startOfDay(date: Date): number {
+  return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+}
+
+const DAY_MS = 86_400_000;
+
+const WEEKDAYS_ZH = ['周日', '周一', '周二', '周三', '周四', '周五', '周六'];
+const WEEKDAYS_EN = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS_EN = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/**
+ * A moment in the local time zone, as people say it: "今天 17:30", "明天 09:00", "周五 14:00"
+ * (within the week ahead), "5月6日 09:30", "2031年5月6日 09:30".
+ */
+export function formatDayTime(iso: string, now = new Date()): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const zhLang = lang.get() === 'zh';
+  const time = `${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
+  const days = Math.round((startOfDay(date) - startOfDay(now)) / DAY_MS);
+  if (days === 0) return `${t('time.today')} ${time}`;
+  if (days === 1) return `${t('time.tomorrow')} ${time}`;
+  if (days === -1) return `${t('time.yesterday')} ${time}`;
+  if (days > 1 && days < 7) {
+    return `${(zhLang ? WEEKDAYS_ZH : WEEKDAYS_EN)[date.getDay()]} ${time}`;
+  }
+  const sameYear = date.getFullYear() === now.getFullYear();
+  if (zhLang) {
+    const year = sameYear ? '' : `${date.getFullYear()}年`;
+    return `${year}${date.getMonth() + 1}月${date.getDate()}日 ${time}`;
+  }
+  const year = sameYear ? '' : ` ${date.getFullYear()}`;
+  return `${date.getDate()} ${MONTHS_EN[date.getMonth()]}${year} ${time}`;
+}
+
+/** "明天 17:30 返回" / "back tomorrow 17:30" */
+export function formatUntil(iso: string, now = new Date()): string {
+  return t('time.back_at', { time: formatDayTime(iso, now) });
+}
+
+/** "刚刚", "5 分钟前", else the day and time. */
+export function formatAgo(iso: string, now = new Date()): string {
+  const date = new Date(iso);
+  const elapsed = now.getTime() - date.getTime();
+  if (Number.isNaN(elapsed)) return iso;
+  if (elapsed < 60_000) return t('time.just_now');
+  if (elapsed < 3_600_000) return t('time.minutes_ago', { n: Math.floor(elapsed / 60_000) });
+  return formatDayTime(iso, now);
+}
+
+/** Full local date and time, for tooltips. */
+export function formatFull(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(lang.get() === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
+}

@@ -1,0 +1,7 @@
+import { render } from 'preact';
+import { App } from './app';
+import { html } from './html';
+import './styles.css';
+
+const root = document.getElementById('app');
+if (root) render(html`<${App} />`, root);

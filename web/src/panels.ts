@@ -1,0 +1,41 @@
+// The panels of the work area. Later features (pager, circulation, meetings) add an entry here.
+import type { VNode } from 'preact';
+import { BoardView, type BoardActions } from './board';
+import type { AppContext } from './context';
+import { html } from './html';
+import { t, type MessageKey } from './i18n';
+import { NoteDialog, NotesPanel, noteTarget } from './notes';
+import { WhereaboutsForm, formTarget } from './whereabouts';
+
+export interface Panel {
+  id: string;
+  label: MessageKey;
+  View: (props: { ctx: AppContext }) => VNode;
+}
+
+function BoardPanel({ ctx }: { ctx: AppContext }) {
+  const actions: BoardActions = {
+    canSetFor: ctx.me.roles?.includes('leader') ?? false,
+    leaveNote: (user) => noteTarget.set(user),
+    setFor: (user) => {
+      formTarget.set(user);
+      document.getElementById('wa-title')?.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    },
+  };
+  return html`<div class="board-layout">
+    <div class="main-column">
+      <${BoardView} board=${ctx.board} me=${ctx.me} actions=${actions} />
+    </div>
+    <aside class="side-column">
+      <${WhereaboutsForm} api=${ctx.api} board=${ctx.board} me=${ctx.me} />
+      <${NotesPanel} notes=${ctx.notes} />
+    </aside>
+    <${NoteDialog} notes=${ctx.notes} />
+  </div>`;
+}
+
+export const panels: Panel[] = [{ id: 'board', label: 'nav.board', View: BoardPanel }];
+
+export function panelTitle(panel: Panel): string {
+  return t(panel.label);
+}

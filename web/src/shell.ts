@@ -1,0 +1,126 @@
+// The frame around the panels: header with navigation, connection state, unread notes,
+// language switch and sign-out.
+import { useEffect, useState } from 'preact/hooks';
+import type { ConnectionStatus } from './api';
+import { logout } from './auth';
+import type { AppContext } from './context';
+import { html } from './html';
+import { lang, setLang, t } from './i18n';
+import { panels, panelTitle } from './panels';
+import { Store, useStore } from './store';
+
+/** Ticks every 30 s so relative times ("5 分钟前", "明天") stay true. */
+export const clock = new Store<number>(Date.now());
+setInterval(() => clock.set(Date.now()), 30_000);
+
+export function LangSwitch() {
+  const current = useStore(lang);
+  return html`<button
+    type="button"
+    class="btn btn-ghost btn-small lang-switch"
+    data-testid="lang-switch"
+    data-lang=${current}
+    title=${t('header.lang_title')}
+    onClick=${() => setLang(current === 'zh' ? 'en' : 'zh')}
+  >
+    ${t('header.lang')}
+  </button>`;
+}
+
+function connectionLabel(status: ConnectionStatus): string {
+  if (status.state === 'connected') return t('conn.connected');
+  if (status.state === 'offline') return t('conn.offline');
+  if (status.attempt > 0) return t('conn.reconnecting_n', { n: status.attempt });
+  return status.wasConnected ? t('conn.reconnecting') : t('conn.connecting');
+}
+
+export function ConnectionIndicator({ ctx }: { ctx: AppContext }) {
+  const status = useStore(ctx.api.status);
+  return html`<div
+    class=${`conn conn-${status.state}`}
+    data-testid="connection-indicator"
+    data-state=${status.state}
+    data-attempt=${status.attempt}
+    role="status"
+    aria-live="polite"
+  >
+    <span class="conn-dot" aria-hidden="true"></span>
+    <span class="conn-label">${connectionLabel(status)}</span>
+  </div>`;
+}
+
+function UnreadNotes({ ctx }: { ctx: AppContext }) {
+  const notes = useStore(ctx.notes.notes);
+  const unread = notes.filter((n) => !n.read_at).length;
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) ${t('app.name')} · Liaison` : `${t('app.name')} · Liaison`;
+  }, [unread, lang.get()]);
+  return html`<button
+    type="button"
+    class=${`header-notes${unread > 0 ? ' has-unread' : ''}`}
+    data-testid="header-notes"
+    data-count=${unread}
+    title=${t('header.notes_unread', { n: unread })}
+    onClick=${() => document.getElementById('notes-panel')?.scrollIntoView({ behavior: 'smooth' })}
+  >
+    <span aria-hidden="true">✉</span>
+    <span class="header-notes-count">${unread}</span>
+  </button>`;
+}
+
+function currentPanelId(): string {
+  const id = location.hash.replace(/^#/, '');
+  return panels.some((p) => p.id === id) ? id : panels[0].id;
+}
+
+export function Shell({ ctx }: { ctx: AppContext }) {
+  useStore(clock);
+  const [panelId, setPanelId] = useState(currentPanelId);
+  useEffect(() => {
+    const onHash = () => setPanelId(currentPanelId());
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+  const panel = panels.find((p) => p.id === panelId) ?? panels[0];
+  const { me } = ctx;
+
+  return html`<div class="shell">
+    <header class="app-header">
+      <div class="brand">
+        <span class="logo" aria-hidden="true">联</span>
+        <span class="brand-name">${t('app.name')}</span>
+      </div>
+      <nav class="nav" aria-label=${t('nav.label')}>
+        ${panels.map(
+          (p) => html`<a
+            key=${p.id}
+            href=${`#${p.id}`}
+            class=${`nav-item${p.id === panel.id ? ' active' : ''}`}
+            data-testid=${`nav-${p.id}`}
+            aria-current=${p.id === panel.id ? 'page' : undefined}
+          >
+            ${panelTitle(p)}
+          </a>`,
+        )}
+      </nav>
+      <div class="header-right">
+        <${ConnectionIndicator} ctx=${ctx} />
+        <${UnreadNotes} ctx=${ctx} />
+        <div class="user-chip" data-testid="current-user" data-user-id=${me.id}>
+          <span class="user-name">${me.name}</span>
+          ${me.title ? html`<span class="user-title">${me.title}</span>` : null}
+        </div>
+        <${LangSwitch} />
+        <button type="button" class="btn btn-ghost btn-small" data-testid="logout" onClick=${() => {
+          ctx.api.stop();
+          void logout();
+        }}>
+          ${t('header.logout')}
+        </button>
+      </div>
+    </header>
+    <main class="work-area">
+      <${panel.View} ctx=${ctx} />
+    </main>
+  </div>`;
+}
