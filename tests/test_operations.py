@@ -52,15 +52,25 @@ async def test_tokens_never_reach_the_log(office: Office, caplog: pytest.LogCapt
 async def _try_connect(url: str, token: str, origin: str) -> bool:
     sio = socketio.AsyncClient(reconnection=False)
     try:
-        await sio.connect(url, auth={"token": token}, headers={"Origin": origin}, transports=["websocket"], wait_timeout=5)
+        await sio.connect(
+            url,
+            auth={"token": token},
+            headers={"Origin": origin},
+            transports=["websocket"],
+            wait_timeout=5,
+        )
     except socketio.exceptions.ConnectionError:
         return False
     await sio.disconnect()
     return True
 
 
-async def test_browser_origins_are_checked(database_url: str, tmp_path: Path, password_hash: str) -> None:
-    async with start_server(database_url, tmp_path, password_hash, allowed_origins=("https://oa.example.gov.cn",)) as srv:
+async def test_browser_origins_are_checked(
+    database_url: str, tmp_path: Path, password_hash: str
+) -> None:
+    async with start_server(
+        database_url, tmp_path, password_hash, allowed_origins=("https://oa.example.gov.cn",)
+    ) as srv:
         office = await Office.create(srv)
         li = await office.person("li")
         assert await _try_connect(srv.url, li.token, srv.url)  # same origin
