@@ -46,7 +46,6 @@ async def start_server(
         database_url=database_url,
         data_dir=data_dir,
         jwt_secret="test-secret-" + "x" * 40,
-        bootstrap_admin=None,
         **overrides,
     )
     app = create_app(config)
