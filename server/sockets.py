@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # An EVENT packet: type 2, optional "/namespace,", optional ack id, then the JSON array.
-_EVENT_HEAD = re.compile(r'^2(?:/[^,]*,)?(\d{1,15})?\[\s*"([^"\\]{0,100})"')
+_ACK_ID = re.compile(r"^2(?:/[^,]*,)?(\d{1,15})")
 
 
 class _JSON:
@@ -56,9 +56,12 @@ class LiaisonServer(socketio.AsyncServer):
                 )
                 return
             try:
-                self.packet_class(encoded_packet=data)
+                pkt = self.packet_class(encoded_packet=data)
             except Exception:
                 await self._refuse(eio_sid, data, AppError("bad_request", "malformed packet"))
+                return
+            if not (isinstance(pkt.data, list) and pkt.data and isinstance(pkt.data[0], str)):
+                await self._refuse(eio_sid, data, AppError("bad_request", "an event needs a name"))
                 return
         elif isinstance(data, bytes) or (isinstance(data, str) and data[:1] in "56"):
             # Binary packets carry nothing we accept; answering is impossible without parsing.
@@ -66,7 +69,7 @@ class LiaisonServer(socketio.AsyncServer):
         await super()._handle_eio_message(eio_sid, data)
 
     async def _refuse(self, eio_sid: str, data: str, err: AppError) -> None:
-        m = _EVENT_HEAD.match(data[:200])
+        m = _ACK_ID.match(data[:40])
         if m and m.group(1):
             await self._send_packet(
                 eio_sid,
