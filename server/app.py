@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers import directory, presence
+from handlers import directory, files, pager, presence
 from server import connection_commands
 from server.auth import SESSION_REVOKED, Auth, hash_password
 from server.bus import Bus
@@ -23,8 +23,11 @@ from server.http import add_routes, errors_middleware
 from server.hub import Hub
 from server.keys import CONFIG, DSN, POOL, SERVICES, SIO
 from server.limits import RateLimiter
+from server.mailer import Mailer
 from server.metrics import Metrics
+from server.outbox import Outbox
 from server.services import Services
+from server.sms import LogGateway, make_gateway, render_dev_page
 from server.sockets import attach, build_sio
 from server.stream import Stream
 from server.timers import Timers
@@ -33,8 +36,16 @@ from storage.database import open_database
 
 log = logging.getLogger(__name__)
 
-COMMAND_SETS = [connection_commands.commands, directory.commands, presence.commands]
-TIMER_SETS = [presence.timers]
+COMMAND_SETS = [
+    connection_commands.commands,
+    directory.commands,
+    presence.commands,
+    pager.commands,
+]
+TIMER_SETS = [presence.timers, pager.timers]
+OUTBOX_SETS = [pager.outbox]
+ROUTE_TABLES = [files.routes, pager.routes]
+INBOUND_SMS = [pager.reply_by_sms]
 
 
 def create_app(config: Config) -> web.Application:
@@ -44,6 +55,9 @@ def create_app(config: Config) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
     app[SIO] = sio
     add_routes(app, config.web_dist)
+    for table in ROUTE_TABLES:
+        app.router.add_routes(table)
+    app.router.add_get("/dev/sms", dev_sms_page)
     app.on_shutdown.append(_close_sockets)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_services)
@@ -88,6 +102,15 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     await auth.load_revoked()
     hub = Hub(sio, stream, bus, metrics)
+    gateway = make_gateway(config.sms_gateway, config.resolved_sms_secret())
+    outbox = Outbox(
+        stream,
+        OUTBOX_SETS,
+        gateway=gateway,
+        mailer=Mailer.from_url(config.smtp_url),
+        max_attempts=config.outbox_max_attempts,
+        backoff_s=config.outbox_backoff_s,
+    )
     services = Services(
         config=config,
         pool=pool,
@@ -100,7 +123,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         limiter=RateLimiter(config.rate_per_s, config.rate_burst),
         metrics=metrics,
         sio=sio,
+        outbox=outbox,
+        inbound_sms=list(INBOUND_SMS),
     )
+    stream.ack_hooks.append(pager.delivered_on_ack(services))
     attach(sio, services)
 
     async def on_revoked(msg: dict[str, object]) -> None:
@@ -111,6 +137,15 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = services
     yield
     await bus.stop()
+    await gateway.close()
+
+
+async def dev_sms_page(request: web.Request) -> web.Response:
+    """With the `log` gateway (development), the SMS that would have gone out."""
+    gateway = request.app[SERVICES].outbox.gateway
+    if not isinstance(gateway, LogGateway):
+        raise web.HTTPNotFound()
+    return web.Response(text=render_dev_page(gateway), content_type="text/html")
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -160,6 +195,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     config = services.config
     jobs: list[Coroutine[Any, Any, None]] = [
         services.timers.run(services),
+        services.outbox.run(services),
         _every(config.token_sweep_s, lambda: _sweep(services), "sweep")(),
         _every(3600, lambda: _prune(services), "prune")(),
     ]

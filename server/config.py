@@ -40,6 +40,14 @@ class Config:
     sms_urgent_unread_s: float = 300
     sms_digest_s: float = 300
     max_frame_bytes: int = 65536
+    max_file_bytes: int = 50 * 1024 * 1024
+    # E-mail digests: to people offline this long with unread pages, at most one per interval.
+    email_offline_s: float = 1800
+    email_digest_s: float = 3600
+    # Local time for quiet hours.
+    timezone: str = "Asia/Shanghai"
+    outbox_max_attempts: int = 6
+    outbox_backoff_s: float = 2.0
     # Browser origins allowed to open a socket besides the server's own (comma separated).
     allowed_origins: tuple[str, ...] = ()
     event_retention_days: float = 30
@@ -72,6 +80,10 @@ class Config:
             sms_urgent_unread_s=_env("LIAISON_SMS_URGENT_UNREAD_S", cls.sms_urgent_unread_s, float),
             sms_digest_s=_env("LIAISON_SMS_DIGEST_S", cls.sms_digest_s, float),
             max_frame_bytes=_env("LIAISON_MAX_FRAME_BYTES", cls.max_frame_bytes, int),
+            max_file_bytes=_env("LIAISON_MAX_FILE_BYTES", cls.max_file_bytes, int),
+            email_offline_s=_env("LIAISON_EMAIL_OFFLINE_S", cls.email_offline_s, float),
+            email_digest_s=_env("LIAISON_EMAIL_DIGEST_S", cls.email_digest_s, float),
+            timezone=_env("LIAISON_TIMEZONE", cls.timezone),
             allowed_origins=_env("LIAISON_ALLOWED_ORIGINS", (), _origins),
             event_retention_days=_env(
                 "LIAISON_EVENT_RETENTION_DAYS", cls.event_retention_days, float

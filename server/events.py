@@ -78,6 +78,34 @@ class NoteReceived(Event):
     at: datetime
 
 
+# --- pager -----------------------------------------------------------------------------------
+class Attachment(msgspec.Struct):
+    file_id: str
+    name: str
+    size: int
+    content_type: str
+
+
+class PagerMessage(Event):
+    type = "pager.message"
+    message_id: str
+    from_: UserRef = msgspec.field(name="from")
+    body: str
+    priority: str
+    attachments: list[Attachment]
+    reply_to: str | None
+    sent_at: datetime
+    via: str  # "web" or "sms" (a reply sent from a phone)
+
+
+class PagerReceipt(Event):
+    type = "pager.receipt"
+    message_id: str
+    user_id: str
+    state: str  # delivered, read, sms_sent, sms_failed, emailed
+    at: datetime
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     SyncReady,
     SyncReset,
@@ -85,4 +113,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     WhereaboutsChanged,
     NotesWaiting,
     NoteReceived,
+    PagerMessage,
+    PagerReceipt,
 )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from server.hub import Hub
     from server.limits import RateLimiter
     from server.metrics import Metrics
+    from server.outbox import Outbox
     from server.stream import Stream
     from server.timers import Timers
 
@@ -34,3 +36,9 @@ class Services:
     limiter: RateLimiter
     metrics: Metrics
     sio: socketio.AsyncServer
+    outbox: Outbox
+    # Readers of inbound SMS (user_id, text, sms_id) -> answer or None, asked in order.
+    inbound_sms: list[InboundSms] = field(default_factory=list)
+
+
+InboundSms = Callable[["Services", int, str, str], Awaitable[dict[str, Any] | None]]

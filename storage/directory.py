@@ -79,9 +79,11 @@ async def search_users(
     return [_user(r) for r in rows]
 
 
-async def may_act_for(db: Executor, actor_id: int, target_id: int) -> bool:
+async def may_act_for(
+    db: Executor, actor_id: int, target_id: int, *, delegates: bool = True
+) -> bool:
     """Is the actor the target's leader (supervisor, or a leader over the target's department or
-    one above it) or a delegate the target named?"""
+    one above it) or, with `delegates`, someone the target named as a delegate?"""
     return bool(
         await db.fetchval(
             """
@@ -93,7 +95,8 @@ async def may_act_for(db: Executor, actor_id: int, target_id: int) -> bool:
                 SELECT d.id, d.parent_id FROM departments d JOIN chain c ON d.id = c.parent_id
             )
             SELECT EXISTS (SELECT 1 FROM target WHERE supervisor_id = $1)
-                OR EXISTS (SELECT 1 FROM delegates WHERE user_id = $2 AND delegate_id = $1)
+                OR ($3 AND EXISTS (
+                    SELECT 1 FROM delegates WHERE user_id = $2 AND delegate_id = $1))
                 OR EXISTS (
                     SELECT 1 FROM users a JOIN chain c ON c.id = a.department_id
                     WHERE a.id = $1 AND 'leader' = ANY(a.roles) AND a.id <> $2
@@ -101,6 +104,7 @@ async def may_act_for(db: Executor, actor_id: int, target_id: int) -> bool:
             """,
             actor_id,
             target_id,
+            delegates,
         )
     )
 

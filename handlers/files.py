@@ -1,0 +1,93 @@
+"""Files: upload (stored once by sha256, size-limited, content type kept) and download by those
+allowed to see them (the uploader, and whoever received the file in a page)."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from server.errors import AppError, bad_request, not_found, ok
+from server.http import authenticate, envelope_response
+from server.keys import SERVICES
+from storage import files as q
+
+MAX_NAME = 200
+routes = web.RouteTableDef()
+
+
+def file_view(f: q.FileRecord) -> dict[str, Any]:
+    return {"file_id": str(f.id), "name": f.name, "size": f.size, "content_type": f.content_type}
+
+
+@routes.post("/api/v1/files")
+async def upload(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user, _ = await authenticate(request)
+    limit = services.config.max_file_bytes
+    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+        raise AppError("too_large", f"files may be at most {limit} bytes")
+    if not request.content_type.startswith("multipart/"):
+        raise bad_request(
+            "send multipart/form-data with a `file` field",
+            [{"field": "file", "message": "missing"}],
+        )
+    reader = await request.multipart()
+    part = await reader.next()
+    while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
+        part = await reader.next()
+    if part is None:
+        raise bad_request("no `file` field", [{"field": "file", "message": "missing"}])
+    digest = hashlib.sha256()
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise AppError("too_large", f"files may be at most {limit} bytes")
+        digest.update(chunk)
+        chunks.append(chunk)
+    name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:MAX_NAME]
+    content_type = part.headers.get("Content-Type") or mimetypes.guess_type(name)[0]
+    async with services.pool.acquire() as conn, conn.transaction():
+        record = await q.store(
+            conn,
+            sha256=digest.digest(),
+            data=b"".join(chunks),
+            name=name,
+            content_type=content_type or "application/octet-stream",
+            uploader_id=user.id,
+        )
+    return envelope_response(ok({**file_view(record), "sha256": record.sha256.hex()}))
+
+
+@routes.get("/api/v1/files/{file_id}")
+async def download(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user, _ = await authenticate(request)
+    raw = request.match_info["file_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise not_found("no such file")
+    record = await q.readable(services.pool, int(raw), user.id)
+    if record is None:  # not there, or not yours: the same answer
+        raise not_found("no such file")
+    data = await q.content(services.pool, record.sha256)
+    disposition = "attachment; filename*=UTF-8''" + _quote(record.name)
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": record.content_type,
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+            "ETag": f'"{record.sha256.hex()}"',
+        },
+    )
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")

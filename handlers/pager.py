@@ -1,0 +1,616 @@
+"""Pager (网络寻呼): pages to people and departments with receipts, history, preferences, and the
+SMS / e-mail fallback policy for recipients who were not reached.
+
+The policy, per recipient with a phone: not delivered within LIAISON_SMS_OFFLINE_GRACE_S, or an
+urgent page still unread after LIAISON_SMS_URGENT_UNREAD_S, gets an SMS unless read meanwhile; at
+most one SMS per person per LIAISON_SMS_DIGEST_S, later pages merged into one digest; non-urgent
+SMS wait out the person's quiet hours. Every wait is a durable timer and every SMS an outbox row
+written in the deciding transaction, so a restart neither loses nor repeats one."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+import msgspec
+from aiohttp import web
+
+from handlers.directory import user_ref
+from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
+from server.errors import AppError, bad_request, forbidden, not_found, ok
+from server.events import Attachment, PagerMessage, PagerReceipt, UserRef
+from server.http import envelope_response
+from server.keys import SERVICES
+from server.outbox import OutboxRow, OutboxSet, enqueue
+from server.services import Services
+from server.sms import fit_sms, verify
+from server.stream import Transaction, utcnow
+from server.timers import TimerSet, schedule
+from storage import directory as dq
+from storage import files as fq
+from storage import pager as q
+
+log = logging.getLogger(__name__)
+
+commands = CommandSet()
+timers = TimerSet()
+outbox = OutboxSet()
+routes = web.RouteTableDef()
+
+SMS_OFFLINE = "pager.sms_offline"  # timer per page: who has not been reached at all
+SMS_URGENT = "pager.sms_urgent"  # timer per urgent page: who has not read it
+SMS_FLUSH = "pager.sms_flush"  # timer per person: send the merged digest
+EMAIL_CHECK = "pager.email"  # timer per person: a digest e-mail if still offline and unread
+SMS_TOPIC = "pager.sms"
+EMAIL_TOPIC = "pager.email"
+MAX_RECIPIENTS = 10_000
+
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
+
+
+# --- sending ------------------------------------------------------------------------------------
+class Send(Input):
+    body: Body
+    client_msg_id: ClientMsgId
+    to: Annotated[list[Id], msgspec.Meta(max_length=1000)] = []
+    departments: Annotated[list[Id], msgspec.Meta(max_length=100)] = []
+    priority: Literal["normal", "urgent"] = "normal"
+    attachments: Annotated[list[Id], msgspec.Meta(max_length=20)] = []
+    reply_to: Id | None = None
+
+
+@commands("pager.send", idempotent=True)
+async def pager_send(ctx: Ctx, p: Send) -> dict[str, Any]:
+    body = p.body.strip()
+    if not body:
+        raise bad_request("the page is empty", [{"field": "body", "message": "empty"}])
+    user_ids = sorted({int(i) for i in p.to})
+    dept_ids = sorted({int(i) for i in p.departments})
+    if not user_ids and not dept_ids:
+        raise bad_request(
+            "no recipients", [{"field": "to", "message": "name people or departments"}]
+        )
+    if len(await q.existing_ids(ctx.db, "users", user_ids)) != len(user_ids):
+        raise not_found("no such user")
+    if len(await q.existing_ids(ctx.db, "departments", dept_ids)) != len(dept_ids):
+        raise not_found("no such department")
+    reply_to = int(p.reply_to) if p.reply_to else None
+    if reply_to is not None and not await q.visible(ctx.db, reply_to, ctx.user.id):
+        raise not_found("no such message to reply to")
+    async with ctx.transaction() as tx:
+        message_id, sent_at, recipients = await send_page(
+            ctx.services,
+            tx,
+            sender=ctx.user.id,
+            sender_ref=user_ref(ctx.user),
+            user_ids=user_ids,
+            department_ids=dept_ids,
+            body=body,
+            priority=p.priority,
+            attachments=[int(a) for a in p.attachments],
+            reply_to=reply_to,
+            via="web",
+        )
+    hub = ctx.services.hub
+    return {
+        "message_id": str(message_id),
+        "sent_at": sent_at,
+        "recipients": [
+            {"user_id": str(r.id), "online": hub.presence(r.id) != "offline"} for r in recipients
+        ],
+    }
+
+
+async def send_page(
+    services: Services,
+    tx: Transaction,
+    *,
+    sender: int,
+    sender_ref: UserRef,
+    user_ids: list[int],
+    department_ids: list[int],
+    body: str,
+    priority: str,
+    attachments: list[int],
+    reply_to: int | None,
+    via: str,
+) -> tuple[int, datetime, list[q.Recipient]]:
+    """Store a page, push it to every recipient in one statement, and set the SMS timers."""
+    recipients = await q.expand_recipients(tx.conn, user_ids, department_ids, exclude=sender)
+    if not recipients:
+        raise bad_request("nobody to page", [{"field": "to", "message": "no recipients"}])
+    if len(recipients) > MAX_RECIPIENTS:
+        raise AppError("too_large", f"at most {MAX_RECIPIENTS} recipients per page")
+    files = await fq.readable_many(tx.conn, attachments, sender) if attachments else []
+    if len(files) != len(set(attachments)):
+        raise not_found("no such file")
+    message_id, sent_at = await q.insert_message(
+        tx.conn,
+        sender_id=sender,
+        body=body,
+        priority=priority,
+        reply_to=reply_to,
+        departments=department_ids,
+        via=via,
+    )
+    if files:
+        await q.insert_attachments(tx.conn, message_id, [f.id for f in files])
+    event = PagerMessage(
+        message_id=str(message_id),
+        from_=sender_ref,
+        body=body,
+        priority=priority,
+        attachments=[Attachment(str(f.id), f.name, f.size, f.content_type) for f in files],
+        reply_to=str(reply_to) if reply_to else None,
+        sent_at=sent_at,
+        via=via,
+    )
+    seqs = await tx.emit([r.id for r in recipients], event)
+    await q.insert_recipients(tx.conn, message_id, seqs)
+    await _schedule_fallbacks(services, tx, message_id, sent_at, priority, recipients)
+    return message_id, sent_at, recipients
+
+
+async def _schedule_fallbacks(
+    services: Services,
+    tx: Transaction,
+    message_id: int,
+    sent_at: datetime,
+    priority: str,
+    recipients: list[q.Recipient],
+) -> None:
+    cfg = services.config
+    payload = {"message_id": message_id}
+    if any(r.phone for r in recipients):
+        due = sent_at + timedelta(seconds=cfg.sms_offline_grace_s)
+        await schedule(tx.conn, SMS_OFFLINE, str(message_id), due, payload)
+        if priority == "urgent":
+            due = sent_at + timedelta(seconds=cfg.sms_urgent_unread_s)
+            await schedule(tx.conn, SMS_URGENT, str(message_id), due, payload)
+    if services.outbox.mailer is not None:
+        due = sent_at + timedelta(seconds=cfg.email_offline_s)
+        for r in recipients:
+            if r.email:
+                await _schedule_if_later(tx, EMAIL_CHECK, r.id, due)
+    tx.after_commit(_poke_timers(services))
+
+
+async def _schedule_if_later(tx: Transaction, kind: str, user_id: int, due: datetime) -> None:
+    """One pending timer per person: an earlier one already covers this."""
+    await tx.conn.execute(
+        "INSERT INTO timers (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)"
+        " ON CONFLICT (kind, key) DO NOTHING",
+        kind,
+        str(user_id),
+        due,
+        msgspec.json.encode({"user_id": user_id}),
+    )
+
+
+def _poke_timers(services: Services):  # type: ignore[no-untyped-def]
+    async def poke() -> None:
+        services.timers.poke()
+
+    return poke
+
+
+def _poke_outbox(services: Services):  # type: ignore[no-untyped-def]
+    async def poke() -> None:
+        services.outbox.poke()
+
+    return poke
+
+
+# --- receipts -----------------------------------------------------------------------------------
+async def emit_receipts(tx: Transaction, receipts: list[q.Receipt]) -> None:
+    await tx.emit_each(
+        [
+            (
+                r.sender_id,
+                PagerReceipt(
+                    message_id=str(r.message_id), user_id=str(r.user_id), state=r.state, at=r.at
+                ),
+            )
+            for r in receipts
+        ]
+    )
+
+
+def delivered_on_ack(services: Services):  # type: ignore[no-untyped-def]
+    """A stream ack hook: pages whose event the user acknowledged are delivered."""
+
+    async def hook(user_id: int, previous: int, new: int) -> None:
+        async with services.stream.transaction() as tx:
+            await emit_receipts(tx, await q.mark_delivered_upto(tx.conn, user_id, previous, new))
+
+    return hook
+
+
+class Read(Input):
+    message_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=100)]
+
+
+@commands("pager.read")
+async def pager_read(ctx: Ctx, p: Read) -> dict[str, Any]:
+    async with ctx.transaction() as tx:
+        receipts = await q.mark_read(tx.conn, ctx.user.id, [int(i) for i in p.message_ids])
+        await emit_receipts(tx, receipts)
+    return {"read": sorted({str(r.message_id) for r in receipts if r.state == "read"})}
+
+
+class Receipts(Input):
+    message_id: Id
+
+
+@commands("pager.receipts")
+async def pager_receipts(ctx: Ctx, p: Receipts) -> dict[str, Any]:
+    if await q.sender_of(ctx.db, int(p.message_id)) != ctx.user.id:
+        raise not_found("no such message")  # recipients and strangers alike
+    rows = await q.receipts(ctx.db, int(p.message_id))
+    return {
+        "message_id": p.message_id,
+        "recipients": [
+            {
+                "user_id": str(r.user_id),
+                "name": r.name,
+                "delivered_at": r.delivered_at,
+                "read_at": r.read_at,
+                "sms": {"state": r.sms_state, "at": r.sms_at} if r.sms_state else None,
+                "emailed_at": r.emailed_at,
+            }
+            for r in rows
+        ],
+    }
+
+
+# --- history ------------------------------------------------------------------------------------
+class History(Input):
+    peer: Id | None = None
+    query: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    as_user: Id | None = None
+    before: Id | None = None
+    limit: Limit = 50
+
+
+@commands("pager.history")
+async def pager_history(ctx: Ctx, p: History) -> dict[str, Any]:
+    viewer = ctx.user.id
+    if p.as_user is not None and int(p.as_user) != ctx.user.id:
+        viewer = int(p.as_user)
+        if await dq.get_user(ctx.db, viewer) is None:
+            raise not_found("no such user")
+        if not await dq.may_act_for(ctx.db, ctx.user.id, viewer, delegates=False):
+            raise forbidden("only the user's leader may read their pages")
+        await q.audit(
+            ctx.db,
+            ctx.user.id,
+            "pager.history.as_user",
+            viewer,
+            {"peer": p.peer, "query": p.query, "before": p.before},
+        )
+    query = p.query.strip() if p.query else None
+    messages = await q.history(
+        ctx.db,
+        viewer=viewer,
+        peer=int(p.peer) if p.peer else None,
+        query=query or None,
+        before=int(p.before) if p.before else None,
+        limit=p.limit,
+    )
+    ids = [m.id for m in messages]
+    summaries = await q.summaries(ctx.db, ids)
+    attachments = await q.attachments_of(ctx.db, ids)
+    dept_names = await q.department_names(
+        ctx.db, sorted({d for m in messages for d in m.departments})
+    )
+    out = []
+    for m in messages:
+        s = summaries.get(m.id)
+        item: dict[str, Any] = {
+            "message_id": str(m.id),
+            "from": {"id": str(m.sender_id), "name": m.sender_name},
+            "to": [{"id": str(i), "name": n} for i, n in (s.first if s else [])],
+            "recipients_count": s.total if s else 0,
+            "departments": [{"id": str(d), "name": dept_names.get(d, "")} for d in m.departments],
+            "body": m.body,
+            "priority": m.priority,
+            "attachments": attachments.get(m.id, []),
+            "reply_to": str(m.reply_to) if m.reply_to else None,
+            "sent_at": m.sent_at,
+            "via": m.via,
+        }
+        if m.received:
+            item["my_state"] = "read" if m.my_read_at else "unread"
+        if m.sender_id == viewer and s:
+            item["receipts_summary"] = {"total": s.total, "delivered": s.delivered, "read": s.read}
+        out.append(item)
+    return {"messages": out}
+
+
+# --- preferences ---------------------------------------------------------------------------------
+HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class QuietHours(msgspec.Struct, forbid_unknown_fields=True):
+    start: HHMM
+    end: HHMM
+
+
+class PrefsSet(Input):
+    """Only the fields given change; `quiet_hours: null` clears them."""
+
+    sms_fallback: Literal["offline", "urgent", "off"] | msgspec.UnsetType = msgspec.UNSET
+    quiet_hours: QuietHours | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def _prefs_view(prefs: q.Prefs) -> dict[str, Any]:
+    quiet = None
+    if prefs.quiet_start is not None and prefs.quiet_end is not None:
+        quiet = {
+            "start": prefs.quiet_start.strftime("%H:%M"),
+            "end": prefs.quiet_end.strftime("%H:%M"),
+        }
+    return {"sms_fallback": prefs.sms_fallback, "quiet_hours": quiet}
+
+
+@commands("prefs.set")
+async def prefs_set(ctx: Ctx, p: PrefsSet) -> dict[str, Any]:
+    current = await q.get_prefs(ctx.db, ctx.user.id)
+    start, end = current.quiet_start, current.quiet_end
+    if p.quiet_hours is not msgspec.UNSET:
+        start = time.fromisoformat(p.quiet_hours.start) if p.quiet_hours else None
+        end = time.fromisoformat(p.quiet_hours.end) if p.quiet_hours else None
+    fallback = current.sms_fallback if p.sms_fallback is msgspec.UNSET else p.sms_fallback
+    prefs = q.Prefs(fallback, start, end)
+    await q.set_prefs(ctx.db, ctx.user.id, prefs)
+    return _prefs_view(prefs)
+
+
+class PrefsGet(Input):
+    pass
+
+
+@commands("prefs.get")
+async def prefs_get(ctx: Ctx, p: PrefsGet) -> dict[str, Any]:
+    return _prefs_view(await q.get_prefs(ctx.db, ctx.user.id))
+
+
+# --- SMS policy ----------------------------------------------------------------------------------
+def _in_quiet(now: datetime, start: time | None, end: time | None, tz: ZoneInfo) -> datetime | None:
+    """When the quiet hours covering `now` end, or None if now is not quiet."""
+    if start is None or end is None or start == end:
+        return None
+    local = now.astimezone(tz)
+    t = local.time().replace(tzinfo=None)
+    quiet = (start <= t < end) if start < end else (t >= start or t < end)
+    if not quiet:
+        return None
+    end_at = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if end_at <= local:
+        end_at += timedelta(days=1)
+    return end_at.astimezone(UTC)
+
+
+@timers(SMS_OFFLINE)
+async def sms_offline(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
+    await _sms_for_page(services, tx, int(payload["message_id"]), urgent_check=False)
+
+
+@timers(SMS_URGENT)
+async def sms_urgent(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
+    await _sms_for_page(services, tx, int(payload["message_id"]), urgent_check=True)
+
+
+async def _sms_for_page(
+    services: Services, tx: Transaction, message_id: int, *, urgent_check: bool
+) -> None:
+    tz = ZoneInfo(services.config.timezone)
+    for c in await q.sms_candidates(tx.conn, message_id, urgent_check=urgent_check):
+        if urgent_check and not c.urgent:
+            continue
+        quiet_end = None if c.urgent else _in_quiet(utcnow(), c.quiet_start, c.quiet_end, tz)
+        await _want_sms(services, tx, c.user_id, message_id, hold_until=quiet_end)
+
+
+async def _want_sms(
+    services: Services,
+    tx: Transaction,
+    user_id: int,
+    message_id: int,
+    *,
+    hold_until: datetime | None,
+) -> None:
+    """Queue a page for this person's next SMS: now, or when the digest window or quiet hours end."""
+    sent_at, pending, _ = await q.lock_notify_state(tx.conn, user_id)
+    await q.set_sms_pending(tx.conn, user_id, [*pending, message_id])
+    window_end = sent_at + timedelta(seconds=services.config.sms_digest_s) if sent_at else None
+    due = max([t for t in (hold_until, window_end) if t is not None], default=None)
+    if due is None or due <= utcnow():
+        await _flush_sms(services, tx, user_id)
+    else:
+        await schedule(tx.conn, SMS_FLUSH, str(user_id), due, {"user_id": user_id})
+
+
+@timers(SMS_FLUSH)
+async def sms_flush(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
+    await _flush_sms(services, tx, int(payload["user_id"]))
+
+
+async def _flush_sms(services: Services, tx: Transaction, user_id: int) -> None:
+    _, pending, _ = await q.lock_notify_state(tx.conn, user_id)
+    pages = await q.still_unread(tx.conn, user_id, pending)  # read meanwhile: no SMS
+    if not pages:
+        await q.set_sms_pending(tx.conn, user_id, [])
+        return
+    phone, _, _ = await q.user_contact(tx.conn, user_id)
+    if phone is None:
+        await q.set_sms_pending(tx.conn, user_id, [])
+        return
+    ids = [pg.message_id for pg in pages]
+    await enqueue(
+        tx.conn,
+        kind="sms",
+        topic=SMS_TOPIC,
+        user_id=user_id,
+        address=phone,
+        body=sms_text(pages),
+        refs=ids,
+    )
+    await q.set_sms_state(tx.conn, user_id, ids, "queued")
+    await q.sms_sent_now(tx.conn, user_id)
+    tx.after_commit(_poke_outbox(services))
+
+
+def sms_text(pages: list[q.Pending]) -> str:
+    """One SMS: a single page in full, or a digest naming each sender, cut to fit."""
+    if len(pages) == 1:
+        pg = pages[0]
+        mark = "[紧急]" if pg.priority == "urgent" else ""
+        return fit_sms(f"【联络】{mark}{pg.sender_name}: {pg.body}")
+    urgent = "含紧急 " if any(pg.priority == "urgent" for pg in pages) else ""
+    parts = "; ".join(f"{pg.sender_name}: {pg.body}" for pg in pages)
+    return fit_sms(f"【联络】{len(pages)}条未读寻呼 {urgent}{parts}")
+
+
+@outbox.sent(SMS_TOPIC)
+async def sms_sent(services: Services, tx: Transaction, row: OutboxRow) -> None:
+    assert row.user_id is not None
+    await emit_receipts(tx, await q.set_sms_state(tx.conn, row.user_id, row.refs, "sent"))
+
+
+@outbox.failed(SMS_TOPIC)
+async def sms_failed(services: Services, tx: Transaction, row: OutboxRow) -> None:
+    assert row.user_id is not None
+    await emit_receipts(tx, await q.set_sms_state(tx.conn, row.user_id, row.refs, "failed"))
+
+
+# --- e-mail digest -------------------------------------------------------------------------------
+@timers(EMAIL_CHECK)
+async def email_check(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
+    """Offline for LIAISON_EMAIL_OFFLINE_S with unread pages: one digest e-mail, at most one per
+    LIAISON_EMAIL_DIGEST_S. Someone online reads them in the browser and gets none."""
+    user_id = int(payload["user_id"])
+    cfg = services.config
+    if services.hub.presence(user_id) != "offline":
+        return
+    pages = await q.unread_not_emailed(tx.conn, user_id)
+    _, email, last_seen = await q.user_contact(tx.conn, user_id)
+    if not pages or email is None:
+        return
+    now = utcnow()
+    _, _, email_sent_at = await q.lock_notify_state(tx.conn, user_id)
+    waits = [now]
+    if last_seen is not None:
+        waits.append(last_seen + timedelta(seconds=cfg.email_offline_s))
+    if email_sent_at is not None:
+        waits.append(email_sent_at + timedelta(seconds=cfg.email_digest_s))
+    due = max(waits)
+    if due > now:
+        await schedule(tx.conn, EMAIL_CHECK, str(user_id), due, {"user_id": user_id})
+        return
+    lines = [
+        f"- {pg.sender_name}{'（紧急）' if pg.priority == 'urgent' else ''}: {pg.body}"
+        for pg in pages
+    ]
+    body = f"您有 {len(pages)} 条未读寻呼 / You have {len(pages)} unread pages:\n\n" + "\n".join(
+        lines
+    )
+    await enqueue(
+        tx.conn,
+        kind="email",
+        topic=EMAIL_TOPIC,
+        user_id=user_id,
+        address=email,
+        subject=f"【联络】{len(pages)} 条未读寻呼",
+        body=body,
+        refs=[pg.message_id for pg in pages],
+    )
+    await q.email_sent_now(tx.conn, user_id)
+    tx.after_commit(_poke_outbox(services))
+
+
+@outbox.sent(EMAIL_TOPIC)
+async def email_sent(services: Services, tx: Transaction, row: OutboxRow) -> None:
+    assert row.user_id is not None
+    await emit_receipts(tx, await q.mark_emailed(tx.conn, row.user_id, row.refs))
+
+
+# --- inbound SMS ---------------------------------------------------------------------------------
+class Inbound(msgspec.Struct, forbid_unknown_fields=False):
+    from_: Annotated[str, msgspec.Meta(max_length=32)] = msgspec.field(name="from")
+    text: Annotated[str, msgspec.Meta(max_length=2000)]
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+@routes.post("/api/v1/sms/inbound")
+async def sms_inbound(request: web.Request) -> web.Response:
+    """A reply typed on a phone: it answers the page that last reached that phone by SMS."""
+    services = request.app[SERVICES]
+    raw = await request.read()
+    if not verify(
+        services.config.resolved_sms_secret(), raw, request.headers.get("X-Liaison-Signature")
+    ):
+        raise AppError("unauthorized", "bad signature")
+    try:
+        msg = msgspec.json.decode(raw, type=Inbound)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise bad_request("invalid inbound SMS", [{"field": "", "message": str(exc)}]) from None
+    user_id = await q.user_by_phone(services.pool, msg.from_.strip())
+    if user_id is None:
+        raise not_found("no user has this phone")
+    for handler in services.inbound_sms:
+        answer = await handler(services, user_id, msg.text.strip(), msg.id)
+        if answer is not None:
+            return envelope_response(ok(answer))
+    raise not_found("nothing to reply to")
+
+
+async def reply_by_sms(
+    services: Services, user_id: int, text: str, sms_id: str
+) -> dict[str, Any] | None:
+    """The default reading of an inbound SMS: a reply to the last page that came by SMS."""
+    replied = await q.last_paged_by_sms(services.pool, user_id)
+    if replied is None or not text:
+        return None
+    sender = await q.sender_of(services.pool, replied)
+    user = await dq.get_user(services.pool, user_id)
+    assert sender is not None and user is not None
+    async with services.stream.transaction() as tx:
+        claimed = await tx.conn.fetchval(
+            "INSERT INTO idempotency (user_id, command, client_msg_id) VALUES ($1, 'sms.inbound', $2)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            user_id,
+            sms_id,
+        )
+        if not claimed:  # the gateway retried a delivery we already took
+            answer = await tx.conn.fetchval(
+                "SELECT answer FROM idempotency WHERE user_id = $1 AND command = 'sms.inbound'"
+                " AND client_msg_id = $2",
+                user_id,
+                sms_id,
+            )
+            return answer  # type: ignore[no-any-return]
+        message_id, _, _ = await send_page(
+            services,
+            tx,
+            sender=user_id,
+            sender_ref=user_ref(user),
+            user_ids=[sender],
+            department_ids=[],
+            body=text[:5000],
+            priority="normal",
+            attachments=[],
+            reply_to=replied,
+            via="sms",
+        )
+        answer = {"message_id": str(message_id), "reply_to": str(replied)}
+        await tx.conn.execute(
+            "UPDATE idempotency SET answer = $3::jsonb WHERE user_id = $1 AND command = 'sms.inbound'"
+            " AND client_msg_id = $2",
+            user_id,
+            sms_id,
+            msgspec.json.encode(answer),
+        )
+    return answer

@@ -1,0 +1,88 @@
+"""Files: contents stored once by sha256, one row per upload, and who may read them."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+from storage.pool import Executor
+
+
+class FileRecord(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    size: int
+    sha256: bytes
+    content_type: str
+    uploader_id: int
+
+
+async def store(
+    conn: asyncpg.Connection,
+    *,
+    sha256: bytes,
+    data: bytes,
+    name: str,
+    content_type: str,
+    uploader_id: int,
+) -> FileRecord:
+    await conn.execute(
+        "INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        sha256,
+        len(data),
+        data,
+    )
+    file_id = await conn.fetchval(
+        "INSERT INTO files (sha256, name, size, content_type, uploader_id)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        sha256,
+        name,
+        len(data),
+        content_type,
+        uploader_id,
+    )
+    return FileRecord(file_id, name, len(data), sha256, content_type, uploader_id)
+
+
+_COLS = "f.id, f.name, f.size, f.sha256, f.content_type, f.uploader_id"
+
+
+def _record(r: asyncpg.Record) -> FileRecord:
+    return FileRecord(
+        r["id"], r["name"], r["size"], r["sha256"], r["content_type"], r["uploader_id"]
+    )
+
+
+# Who may read a file: its uploader, and whoever received or sent it in a page. Later domains
+# (circulations, documents) add their own branch here, so the rule lives in one query.
+_READABLE = """
+    f.uploader_id = $2
+    OR EXISTS (
+        SELECT 1 FROM pager_attachments a
+        JOIN pager_messages m ON m.id = a.message_id
+        WHERE a.file_id = f.id
+          AND (m.sender_id = $2 OR EXISTS (
+              SELECT 1 FROM pager_recipients r WHERE r.message_id = m.id AND r.user_id = $2))
+    )
+"""
+
+
+async def readable(db: Executor, file_id: int, user_id: int) -> FileRecord | None:
+    row = await db.fetchrow(
+        f"SELECT {_COLS} FROM files f WHERE f.id = $1 AND ({_READABLE})", file_id, user_id
+    )
+    return _record(row) if row else None
+
+
+async def readable_many(db: Executor, file_ids: list[int], user_id: int) -> list[FileRecord]:
+    rows = await db.fetch(
+        f"SELECT {_COLS} FROM files f WHERE f.id = ANY($1::bigint[]) AND ({_READABLE})"
+        " ORDER BY f.id",
+        file_ids,
+        user_id,
+    )
+    return [_record(r) for r in rows]
+
+
+async def content(db: Executor, sha256: bytes) -> bytes:
+    return bytes(await db.fetchval("SELECT data FROM blobs WHERE sha256 = $1", sha256))

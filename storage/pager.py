@@ -1,0 +1,529 @@
+"""Pager queries: messages, recipients and their receipts, history, preferences, SMS and e-mail
+bookkeeping. Every fan-out is one statement over arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time
+
+import asyncpg
+import msgspec
+
+from storage.pool import Executor
+
+
+class Recipient(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
+
+
+class Receipt(msgspec.Struct, frozen=True):
+    """One recipient's state changed: the sender is told."""
+
+    message_id: int
+    sender_id: int
+    user_id: int
+    state: str
+    at: datetime
+
+
+class ReceiptRow(msgspec.Struct, frozen=True):
+    user_id: int
+    name: str
+    delivered_at: datetime | None
+    read_at: datetime | None
+    sms_state: str | None
+    sms_at: datetime | None
+    emailed_at: datetime | None
+
+
+class Message(msgspec.Struct, frozen=True):
+    id: int
+    sender_id: int
+    sender_name: str
+    body: str
+    priority: str
+    reply_to: int | None
+    departments: list[int]
+    via: str
+    sent_at: datetime
+    my_read_at: datetime | None  # None also when the viewer sent it
+    received: bool  # the viewer is a recipient
+
+
+class Summary(msgspec.Struct, frozen=True):
+    message_id: int
+    total: int
+    delivered: int
+    read: int
+    first: list[tuple[int, str]]  # the first recipients by id, for a "to" line
+
+
+class Prefs(msgspec.Struct, frozen=True):
+    sms_fallback: str
+    quiet_start: time | None
+    quiet_end: time | None
+
+
+class SmsCandidate(msgspec.Struct, frozen=True):
+    user_id: int
+    phone: str
+    urgent: bool
+    quiet_start: time | None
+    quiet_end: time | None
+
+
+class Pending(msgspec.Struct, frozen=True):
+    message_id: int
+    sender_name: str
+    body: str
+    priority: str
+
+
+async def expand_recipients(
+    db: Executor, user_ids: Sequence[int], department_ids: Sequence[int], exclude: int
+) -> list[Recipient]:
+    """People named, plus everyone in the departments named and the departments below them."""
+    rows = await db.fetch(
+        """
+        WITH RECURSIVE depts AS (
+            SELECT id FROM departments WHERE id = ANY($2::bigint[])
+            UNION
+            SELECT d.id FROM departments d JOIN depts p ON d.parent_id = p.id
+        )
+        SELECT id, name, phone, email FROM users
+        WHERE (id = ANY($1::bigint[]) OR department_id IN (SELECT id FROM depts)) AND id <> $3
+        ORDER BY id
+        """,
+        list(user_ids),
+        list(department_ids),
+        exclude,
+    )
+    return [Recipient(r["id"], r["name"], r["phone"], r["email"]) for r in rows]
+
+
+async def existing_ids(db: Executor, table: str, ids: Sequence[int]) -> set[int]:
+    assert table in ("users", "departments")
+    rows = await db.fetch(f"SELECT id FROM {table} WHERE id = ANY($1::bigint[])", list(ids))
+    return {r["id"] for r in rows}
+
+
+async def insert_message(
+    conn: asyncpg.Connection,
+    *,
+    sender_id: int,
+    body: str,
+    priority: str,
+    reply_to: int | None,
+    departments: Sequence[int],
+    via: str,
+) -> tuple[int, datetime]:
+    row = await conn.fetchrow(
+        "INSERT INTO pager_messages (sender_id, body, priority, reply_to, departments, via)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, sent_at",
+        sender_id,
+        body,
+        priority,
+        reply_to,
+        list(departments),
+        via,
+    )
+    return row["id"], row["sent_at"]
+
+
+async def insert_recipients(
+    conn: asyncpg.Connection, message_id: int, seqs: dict[int, int]
+) -> None:
+    await conn.execute(
+        "INSERT INTO pager_recipients (message_id, user_id, seq)"
+        " SELECT $1, u, s FROM unnest($2::bigint[], $3::bigint[]) AS t(u, s)",
+        message_id,
+        list(seqs.keys()),
+        list(seqs.values()),
+    )
+
+
+async def insert_attachments(
+    conn: asyncpg.Connection, message_id: int, file_ids: Sequence[int]
+) -> None:
+    await conn.execute(
+        "INSERT INTO pager_attachments (message_id, file_id) SELECT $1, unnest($2::bigint[])",
+        message_id,
+        list(file_ids),
+    )
+
+
+async def attachments_of(
+    db: Executor, message_ids: Sequence[int]
+) -> dict[int, list[dict[str, object]]]:
+    rows = await db.fetch(
+        "SELECT a.message_id, f.id, f.name, f.size, f.content_type FROM pager_attachments a"
+        " JOIN files f ON f.id = a.file_id WHERE a.message_id = ANY($1::bigint[]) ORDER BY f.id",
+        list(message_ids),
+    )
+    out: dict[int, list[dict[str, object]]] = {}
+    for r in rows:
+        out.setdefault(r["message_id"], []).append(
+            {
+                "file_id": str(r["id"]),
+                "name": r["name"],
+                "size": r["size"],
+                "content_type": r["content_type"],
+            }
+        )
+    return out
+
+
+def _receipts(rows: list[asyncpg.Record], state: str, at_col: str) -> list[Receipt]:
+    return [Receipt(r["message_id"], r["sender_id"], r["user_id"], state, r[at_col]) for r in rows]
+
+
+async def mark_delivered_upto(
+    conn: asyncpg.Connection, user_id: int, after: int, upto: int
+) -> list[Receipt]:
+    """The user acknowledged their stream up to `upto`: the pages in (after, upto] arrived."""
+    rows = await conn.fetch(
+        """
+        UPDATE pager_recipients r SET delivered_at = now()
+        FROM pager_messages m
+        WHERE r.user_id = $1 AND r.seq > $2 AND r.seq <= $3 AND r.delivered_at IS NULL
+          AND m.id = r.message_id
+        RETURNING r.message_id, m.sender_id, r.user_id, r.delivered_at
+        """,
+        user_id,
+        after,
+        upto,
+    )
+    return _receipts(rows, "delivered", "delivered_at")
+
+
+async def mark_read(
+    conn: asyncpg.Connection, user_id: int, message_ids: Sequence[int]
+) -> list[Receipt]:
+    """Read implies delivered: a page read before its ack gets both receipts, delivered first."""
+    rows = await conn.fetch(
+        """
+        WITH target AS (
+            SELECT message_id, delivered_at IS NULL AS was_undelivered FROM pager_recipients
+            WHERE user_id = $1 AND message_id = ANY($2::bigint[]) AND read_at IS NULL
+            FOR UPDATE
+        )
+        UPDATE pager_recipients r
+        SET read_at = now(), delivered_at = coalesce(r.delivered_at, now())
+        FROM target t, pager_messages m
+        WHERE r.user_id = $1 AND r.message_id = t.message_id AND m.id = r.message_id
+        RETURNING r.message_id, m.sender_id, r.user_id, r.read_at, r.delivered_at,
+                  t.was_undelivered
+        """,
+        user_id,
+        list(message_ids),
+    )
+    receipts: list[Receipt] = []
+    for r in rows:
+        if r["was_undelivered"]:
+            receipts.append(
+                Receipt(
+                    r["message_id"], r["sender_id"], r["user_id"], "delivered", r["delivered_at"]
+                )
+            )
+        receipts.append(
+            Receipt(r["message_id"], r["sender_id"], r["user_id"], "read", r["read_at"])
+        )
+    return receipts
+
+
+async def sender_of(db: Executor, message_id: int) -> int | None:
+    return await db.fetchval("SELECT sender_id FROM pager_messages WHERE id = $1", message_id)
+
+
+async def visible(db: Executor, message_id: int, user_id: int) -> bool:
+    return bool(
+        await db.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pager_messages WHERE id = $1 AND sender_id = $2)"
+            " OR EXISTS (SELECT 1 FROM pager_recipients WHERE message_id = $1 AND user_id = $2)",
+            message_id,
+            user_id,
+        )
+    )
+
+
+async def receipts(db: Executor, message_id: int) -> list[ReceiptRow]:
+    rows = await db.fetch(
+        "SELECT r.user_id, u.name, r.delivered_at, r.read_at, r.sms_state, r.sms_at, r.emailed_at"
+        " FROM pager_recipients r JOIN users u ON u.id = r.user_id"
+        " WHERE r.message_id = $1 ORDER BY r.user_id",
+        message_id,
+    )
+    return [ReceiptRow(**dict(r)) for r in rows]
+
+
+async def history(
+    db: Executor,
+    *,
+    viewer: int,
+    peer: int | None,
+    query: str | None,
+    before: int | None,
+    limit: int,
+) -> list[Message]:
+    like = None
+    if query:
+        like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await db.fetch(
+        """
+        WITH mine AS (
+            SELECT id AS message_id FROM pager_messages
+            WHERE sender_id = $1 AND ($4::bigint IS NULL OR id < $4)
+            UNION
+            SELECT message_id FROM pager_recipients
+            WHERE user_id = $1 AND ($4::bigint IS NULL OR message_id < $4)
+        )
+        SELECT m.id, m.sender_id, s.name AS sender_name, m.body, m.priority, m.reply_to,
+               m.departments, m.via, m.sent_at, r.read_at AS my_read_at,
+               (r.user_id IS NOT NULL) AS received
+        FROM mine JOIN pager_messages m ON m.id = mine.message_id
+        JOIN users s ON s.id = m.sender_id
+        LEFT JOIN pager_recipients r ON r.message_id = m.id AND r.user_id = $1
+        WHERE ($2::bigint IS NULL
+               OR (m.sender_id = $2 AND r.user_id IS NOT NULL)
+               OR (m.sender_id = $1 AND EXISTS (
+                   SELECT 1 FROM pager_recipients p WHERE p.message_id = m.id AND p.user_id = $2)))
+          AND ($3::text IS NULL OR m.body ILIKE $3)
+        ORDER BY m.id DESC
+        LIMIT $5
+        """,
+        viewer,
+        peer,
+        like,
+        before,
+        limit,
+    )
+    return [
+        Message(
+            r["id"],
+            r["sender_id"],
+            r["sender_name"],
+            r["body"],
+            r["priority"],
+            r["reply_to"],
+            list(r["departments"]),
+            r["via"],
+            r["sent_at"],
+            r["my_read_at"],
+            r["received"],
+        )
+        for r in rows
+    ]
+
+
+async def summaries(
+    db: Executor, message_ids: Sequence[int], first: int = 20
+) -> dict[int, Summary]:
+    rows = await db.fetch(
+        """
+        SELECT r.message_id, count(*) AS total, count(r.delivered_at) AS delivered,
+               count(r.read_at) AS read,
+               (array_agg(r.user_id ORDER BY r.user_id))[1:$2] AS ids,
+               (array_agg(u.name ORDER BY r.user_id))[1:$2] AS names
+        FROM pager_recipients r JOIN users u ON u.id = r.user_id
+        WHERE r.message_id = ANY($1::bigint[]) GROUP BY r.message_id
+        """,
+        list(message_ids),
+        first,
+    )
+    return {
+        r["message_id"]: Summary(
+            r["message_id"],
+            r["total"],
+            r["delivered"],
+            r["read"],
+            list(zip(r["ids"], r["names"], strict=True)),
+        )
+        for r in rows
+    }
+
+
+async def department_names(db: Executor, ids: Sequence[int]) -> dict[int, str]:
+    rows = await db.fetch(
+        "SELECT id, name FROM departments WHERE id = ANY($1::bigint[])", list(ids)
+    )
+    return {r["id"]: r["name"] for r in rows}
+
+
+async def audit(
+    db: Executor, actor_id: int, action: str, subject_id: int, details: dict[str, object]
+) -> None:
+    await db.execute(
+        "INSERT INTO audit_log (actor_id, action, subject_id, details) VALUES ($1, $2, $3, $4::jsonb)",
+        actor_id,
+        action,
+        subject_id,
+        msgspec.json.encode(details),
+    )
+
+
+# --- preferences -------------------------------------------------------------------------------
+async def get_prefs(db: Executor, user_id: int) -> Prefs:
+    row = await db.fetchrow(
+        "SELECT sms_fallback, quiet_start, quiet_end FROM prefs WHERE user_id = $1", user_id
+    )
+    if row is None:
+        return Prefs("offline", None, None)
+    return Prefs(row["sms_fallback"], row["quiet_start"], row["quiet_end"])
+
+
+async def set_prefs(db: Executor, user_id: int, prefs: Prefs) -> None:
+    await db.execute(
+        "INSERT INTO prefs (user_id, sms_fallback, quiet_start, quiet_end) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (user_id) DO UPDATE SET sms_fallback = EXCLUDED.sms_fallback,"
+        " quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end",
+        user_id,
+        prefs.sms_fallback,
+        prefs.quiet_start,
+        prefs.quiet_end,
+    )
+
+
+# --- SMS and e-mail ------------------------------------------------------------------------------
+async def sms_candidates(
+    conn: asyncpg.Connection, message_id: int, *, urgent_check: bool
+) -> list[SmsCandidate]:
+    """Recipients of a page who should get an SMS now: with a phone, not opted out, no SMS yet,
+    and not reached: undelivered (the offline check) or unread (the urgent check)."""
+    rows = await conn.fetch(
+        """
+        SELECT r.user_id, u.phone, m.priority = 'urgent' AS urgent,
+               p.quiet_start, p.quiet_end
+        FROM pager_recipients r
+        JOIN pager_messages m ON m.id = r.message_id
+        JOIN users u ON u.id = r.user_id
+        LEFT JOIN prefs p ON p.user_id = r.user_id
+        WHERE r.message_id = $1 AND u.phone IS NOT NULL AND r.sms_state IS NULL
+          AND r.read_at IS NULL
+          AND CASE WHEN $2 THEN coalesce(p.sms_fallback, 'offline') IN ('offline', 'urgent')
+                   ELSE r.delivered_at IS NULL AND coalesce(p.sms_fallback, 'offline') = 'offline'
+              END
+        ORDER BY r.user_id
+        """,
+        message_id,
+        urgent_check,
+    )
+    return [
+        SmsCandidate(r["user_id"], r["phone"], r["urgent"], r["quiet_start"], r["quiet_end"])
+        for r in rows
+    ]
+
+
+async def lock_notify_state(
+    conn: asyncpg.Connection, user_id: int
+) -> tuple[datetime | None, list[int], datetime | None]:
+    await conn.execute(
+        "INSERT INTO notify_state (user_id) VALUES ($1) ON CONFLICT DO NOTHING", user_id
+    )
+    row = await conn.fetchrow(
+        "SELECT sms_sent_at, sms_pending, email_sent_at FROM notify_state WHERE user_id = $1 FOR UPDATE",
+        user_id,
+    )
+    return row["sms_sent_at"], list(row["sms_pending"]), row["email_sent_at"]
+
+
+async def set_sms_pending(conn: asyncpg.Connection, user_id: int, pending: Sequence[int]) -> None:
+    await conn.execute(
+        "UPDATE notify_state SET sms_pending = $2 WHERE user_id = $1", user_id, sorted(set(pending))
+    )
+
+
+async def sms_sent_now(conn: asyncpg.Connection, user_id: int) -> None:
+    await conn.execute(
+        "UPDATE notify_state SET sms_sent_at = now(), sms_pending = '{}' WHERE user_id = $1",
+        user_id,
+    )
+
+
+async def still_unread(
+    conn: asyncpg.Connection, user_id: int, message_ids: Sequence[int]
+) -> list[Pending]:
+    rows = await conn.fetch(
+        "SELECT m.id, s.name, m.body, m.priority FROM pager_recipients r"
+        " JOIN pager_messages m ON m.id = r.message_id JOIN users s ON s.id = m.sender_id"
+        " WHERE r.user_id = $1 AND r.message_id = ANY($2::bigint[]) AND r.read_at IS NULL"
+        " AND r.sms_state IS NULL ORDER BY m.id",
+        user_id,
+        list(message_ids),
+    )
+    return [Pending(r["id"], r["name"], r["body"], r["priority"]) for r in rows]
+
+
+async def set_sms_state(
+    conn: asyncpg.Connection, user_id: int, message_ids: Sequence[int], state: str
+) -> list[Receipt]:
+    rows = await conn.fetch(
+        """
+        UPDATE pager_recipients r SET sms_state = $3, sms_at = now()
+        FROM pager_messages m
+        WHERE r.user_id = $1 AND r.message_id = ANY($2::bigint[]) AND m.id = r.message_id
+        RETURNING r.message_id, m.sender_id, r.user_id, r.sms_at
+        """,
+        user_id,
+        list(message_ids),
+        state,
+    )
+    return _receipts(rows, {"sent": "sms_sent", "failed": "sms_failed"}.get(state, state), "sms_at")
+
+
+async def unread_not_emailed(conn: asyncpg.Connection, user_id: int) -> list[Pending]:
+    rows = await conn.fetch(
+        "SELECT m.id, s.name, m.body, m.priority FROM pager_recipients r"
+        " JOIN pager_messages m ON m.id = r.message_id JOIN users s ON s.id = m.sender_id"
+        " WHERE r.user_id = $1 AND r.read_at IS NULL AND r.emailed_at IS NULL ORDER BY m.id",
+        user_id,
+    )
+    return [Pending(r["id"], r["name"], r["body"], r["priority"]) for r in rows]
+
+
+async def mark_emailed(
+    conn: asyncpg.Connection, user_id: int, message_ids: Sequence[int]
+) -> list[Receipt]:
+    rows = await conn.fetch(
+        """
+        UPDATE pager_recipients r SET emailed_at = now()
+        FROM pager_messages m
+        WHERE r.user_id = $1 AND r.message_id = ANY($2::bigint[]) AND m.id = r.message_id
+        RETURNING r.message_id, m.sender_id, r.user_id, r.emailed_at
+        """,
+        user_id,
+        list(message_ids),
+    )
+    return _receipts(rows, "emailed", "emailed_at")
+
+
+async def email_sent_now(conn: asyncpg.Connection, user_id: int) -> None:
+    await conn.execute("UPDATE notify_state SET email_sent_at = now() WHERE user_id = $1", user_id)
+
+
+async def user_contact(
+    db: Executor, user_id: int
+) -> tuple[str | None, str | None, datetime | None]:
+    row = await db.fetchrow("SELECT phone, email, last_seen FROM users WHERE id = $1", user_id)
+    return (row["phone"], row["email"], row["last_seen"]) if row else (None, None, None)
+
+
+async def user_by_phone(db: Executor, phone: str) -> int | None:
+    return await db.fetchval(
+        "SELECT id FROM users WHERE phone = $1 OR phone = $2 ORDER BY id LIMIT 1",
+        phone,
+        phone.removeprefix("+86"),
+    )
+
+
+async def last_paged_by_sms(db: Executor, user_id: int) -> int | None:
+    """The newest page that reached this person by SMS."""
+    refs = await db.fetchval(
+        "SELECT refs FROM outbox"
+        " WHERE user_id = $1 AND kind = 'sms' AND topic = 'pager.sms' AND state = 'sent'"
+        " ORDER BY sent_at DESC LIMIT 1",
+        user_id,
+    )
+    return max(refs) if refs else None
