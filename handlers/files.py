@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from typing import Any
+from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
 
@@ -49,7 +50,8 @@ async def upload(request: web.Request) -> web.Response:
             raise AppError("too_large", f"files may be at most {limit} bytes")
         digest.update(chunk)
         chunks.append(chunk)
-    name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:MAX_NAME]
+    # Some clients (aiohttp's own) percent-encode non-ASCII names; browsers send UTF-8 as is.
+    name = unquote(part.filename or "file").replace("/", "_").replace("\\", "_")[:MAX_NAME]
     content_type = part.headers.get("Content-Type") or mimetypes.guess_type(name)[0]
     async with services.pool.acquire() as conn, conn.transaction():
         record = await q.store(
@@ -88,6 +90,4 @@ async def download(request: web.Request) -> web.Response:
 
 
 def _quote(name: str) -> str:
-    from urllib.parse import quote
-
     return quote(name, safe="")
