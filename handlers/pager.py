@@ -234,9 +234,15 @@ class Read(Input):
 
 @commands("pager.read")
 async def pager_read(ctx: Ctx, p: Read) -> dict[str, Any]:
+    """Mark pages read. The senders get `read` receipts (after `delivered` if the page had not
+    been acknowledged yet), and so does the reader, so their other tabs can update."""
     async with ctx.transaction() as tx:
         receipts = await q.mark_read(tx.conn, ctx.user.id, [int(i) for i in p.message_ids])
-        await emit_receipts(tx, receipts)
+        # The reader's other tabs learn it too: the same receipt, in the reader's own stream.
+        mine = [r for r in receipts if r.state == "read"]
+        await emit_receipts(
+            tx, receipts + [msgspec.structs.replace(r, sender_id=ctx.user.id) for r in mine]
+        )
     return {"read": sorted({str(r.message_id) for r in receipts if r.state == "read"})}
 
 

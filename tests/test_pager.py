@@ -90,6 +90,9 @@ async def test_receipts_go_delivered_then_read_live_and_match_the_query(office: 
     assert row["delivered_at"] == delivered["data"]["at"]
     assert row["read_at"] == read_ev["data"]["at"]
     assert row["sms"] is None
+    # The reader's other tabs hear it too.
+    mine = await li_tab.wait_for(lambda e: e["type"] == "pager.receipt")
+    assert mine["data"] == read_ev["data"]
     # Reading again changes nothing and tells nobody.
     again = await li_tab.call("pager.read", {"message_ids": [sent["message_id"]]})
     assert again["data"] == {"read": []}
