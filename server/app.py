@@ -143,7 +143,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 async def dev_sms_page(request: web.Request) -> web.Response:
     """With the `log` gateway (development), the SMS that would have gone out."""
     gateway = request.app[SERVICES].outbox.gateway
-    if not isinstance(gateway, LogGateway):
+    # SMS texts are private: the page exists for a developer at the machine, nobody else.
+    if not isinstance(gateway, LogGateway) or request.remote not in ("127.0.0.1", "::1"):
         raise web.HTTPNotFound()
     return web.Response(text=render_dev_page(gateway), content_type="text/html")
 

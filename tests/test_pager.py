@@ -359,3 +359,21 @@ async def test_prefs_round_trip(office: Office) -> None:
         li.token, "prefs.set", {"quiet_hours": {"start": "25:00", "end": "07:00"}}
     )
     assert env["error"]["code"] == "bad_request"
+
+
+async def test_the_log_gateway_lists_sent_sms_on_the_dev_page(
+    database_url, tmp_path, password_hash
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.support import start_server
+
+    async with start_server(database_url, tmp_path, password_hash, sms_offline_grace_s=0.3) as srv:
+        office = await Office.create(srv)
+        await _send(office, "wang", ["li"], body="<b>速回电话</b>", client_msg_id="dev1")
+        for _ in range(50):
+            async with srv.http.get(srv.url + "/dev/sms") as resp:
+                page = await resp.text()
+            if "速回电话" in page:
+                break
+            await asyncio.sleep(0.1)
+        assert resp.status == 200
+        assert "13900000003" in page and "&lt;b&gt;速回电话" in page and "<b>速回" not in page
