@@ -157,7 +157,9 @@ class Registry:
             wait = services.limiter.take(user.id)
             if wait:
                 raise AppError(
-                    "rate_limited", "too many commands", {"retry_after_s": round(wait, 3)}
+                    "rate_limited",
+                    "too many commands",
+                    {"retry_after_s": max(0.001, round(wait, 3))},
                 )
             args = self._decode(cmd, self._decoders[cmd.name], payload)
             ctx = Ctx(services, user, conn, request_id)
