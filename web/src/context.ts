@@ -4,6 +4,7 @@ import { Connection } from './api';
 import { BoardModel } from './board';
 import { startIdleReporting } from './idle';
 import { NotesModel, noteTarget } from './notes';
+import { PagerModel } from './pager';
 import type { User } from './types';
 import { formTarget } from './whereabouts';
 
@@ -14,6 +15,7 @@ export interface AppContext {
   api: Connection;
   board: BoardModel;
   notes: NotesModel;
+  pager: PagerModel;
   dispose(): void;
 }
 
@@ -21,6 +23,7 @@ export function createContext(me: User): AppContext {
   const api = new Connection();
   const board = new BoardModel(api, me);
   const notes = new NotesModel(api);
+  const pager = new PagerModel(api, me);
   const stopIdle = startIdleReporting(api);
   api.start();
   // Models load on connect; should the socket be slow to come up, load over HTTP meanwhile.
@@ -28,6 +31,7 @@ export function createContext(me: User): AppContext {
     if (api.connected) return;
     void board.reload();
     void notes.reload();
+    void pager.reload();
   }, FIRST_LOAD_FALLBACK_MS);
 
   return {
@@ -35,6 +39,7 @@ export function createContext(me: User): AppContext {
     api,
     board,
     notes,
+    pager,
     dispose() {
       clearTimeout(fallback);
       stopIdle();

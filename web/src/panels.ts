@@ -5,12 +5,18 @@ import type { AppContext } from './context';
 import { html } from './html';
 import { t, type MessageKey } from './i18n';
 import { NoteDialog, NotesPanel, noteTarget } from './notes';
+import { PagerPanel, PagerPopups } from './pagerView';
+import type { Store } from './store';
 import { WhereaboutsForm, formTarget } from './whereabouts';
 
 export interface Panel {
   id: string;
   label: MessageKey;
   View: (props: { ctx: AppContext }) => VNode;
+  /** unread items, shown on the tab (`data-unread`) and counted in the page title */
+  unread?: (ctx: AppContext) => Store<number>;
+  /** shown over every panel (e.g. pop-ups for arrivals) */
+  Overlay?: (props: { ctx: AppContext }) => VNode | null;
 }
 
 function BoardPanel({ ctx }: { ctx: AppContext }) {
@@ -34,7 +40,16 @@ function BoardPanel({ ctx }: { ctx: AppContext }) {
   </div>`;
 }
 
-export const panels: Panel[] = [{ id: 'board', label: 'nav.board', View: BoardPanel }];
+export const panels: Panel[] = [
+  { id: 'board', label: 'nav.board', View: BoardPanel },
+  {
+    id: 'pager',
+    label: 'nav.pager',
+    View: PagerPanel,
+    unread: (ctx) => ctx.pager.unread,
+    Overlay: PagerPopups,
+  },
+];
 
 export function panelTitle(panel: Panel): string {
   return t(panel.label);

@@ -6,7 +6,7 @@ import { logout } from './auth';
 import type { AppContext } from './context';
 import { html } from './html';
 import { lang, setLang, t } from './i18n';
-import { panels, panelTitle } from './panels';
+import { panels, panelTitle, type Panel } from './panels';
 import { Store, useStore } from './store';
 
 /** Ticks every 30 s so relative times ("5 分钟前", "明天") stay true. */
@@ -52,20 +52,54 @@ export function ConnectionIndicator({ ctx }: { ctx: AppContext }) {
 function UnreadNotes({ ctx }: { ctx: AppContext }) {
   const notes = useStore(ctx.notes.notes);
   const unread = notes.filter((n) => !n.read_at).length;
-  useEffect(() => {
-    document.title = unread > 0 ? `(${unread}) ${t('app.name')} · Liaison` : `${t('app.name')} · Liaison`;
-  }, [unread, lang.get()]);
   return html`<button
     type="button"
     class=${`header-notes${unread > 0 ? ' has-unread' : ''}`}
     data-testid="header-notes"
     data-count=${unread}
     title=${t('header.notes_unread', { n: unread })}
-    onClick=${() => document.getElementById('notes-panel')?.scrollIntoView({ behavior: 'smooth' })}
+    onClick=${() => {
+      location.hash = '#board';
+      setTimeout(() => document.getElementById('notes-panel')?.scrollIntoView({ behavior: 'smooth' }));
+    }}
   >
     <span aria-hidden="true">✉</span>
     <span class="header-notes-count">${unread}</span>
   </button>`;
+}
+
+/** "(3) 联络 · Liaison": unread notes plus every panel's unread items. */
+function DocumentTitle({ ctx }: { ctx: AppContext }) {
+  const notes = useStore(ctx.notes.notes);
+  const [panelUnread, setPanelUnread] = useState(0);
+  useEffect(() => {
+    const stores = panels.flatMap((p) => (p.unread ? [p.unread(ctx)] : []));
+    const sum = () => setPanelUnread(stores.reduce((n, store) => n + store.get(), 0));
+    sum();
+    const offs = stores.map((store) => store.subscribe(sum));
+    return () => offs.forEach((off) => off());
+  }, [ctx]);
+  const unread = notes.filter((n) => !n.read_at).length + panelUnread;
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) ${t('app.name')} · Liaison` : `${t('app.name')} · Liaison`;
+  }, [unread, lang.get()]);
+  return null;
+}
+
+const noUnread = new Store<number>(0);
+
+function NavItem({ ctx, panel, active }: { ctx: AppContext; panel: Panel; active: boolean }) {
+  const unread = useStore(panel.unread?.(ctx) ?? noUnread);
+  return html`<a
+    href=${`#${panel.id}`}
+    class=${`nav-item${active ? ' active' : ''}`}
+    data-testid=${`nav-${panel.id}`}
+    data-unread=${panel.unread ? unread : undefined}
+    aria-current=${active ? 'page' : undefined}
+  >
+    ${panelTitle(panel)}
+    ${unread > 0 ? html`<span class="nav-badge" aria-label=${t('nav.unread', { n: unread })}>${unread}</span>` : null}
+  </a>`;
 }
 
 function currentPanelId(): string {
@@ -91,17 +125,7 @@ export function Shell({ ctx }: { ctx: AppContext }) {
         <span class="brand-name">${t('app.name')}</span>
       </div>
       <nav class="nav" aria-label=${t('nav.label')}>
-        ${panels.map(
-          (p) => html`<a
-            key=${p.id}
-            href=${`#${p.id}`}
-            class=${`nav-item${p.id === panel.id ? ' active' : ''}`}
-            data-testid=${`nav-${p.id}`}
-            aria-current=${p.id === panel.id ? 'page' : undefined}
-          >
-            ${panelTitle(p)}
-          </a>`,
-        )}
+        ${panels.map((p) => html`<${NavItem} key=${p.id} ctx=${ctx} panel=${p} active=${p.id === panel.id} />`)}
       </nav>
       <div class="header-right">
         <${ConnectionIndicator} ctx=${ctx} />
@@ -122,5 +146,7 @@ export function Shell({ ctx }: { ctx: AppContext }) {
     <main class="work-area">
       <${panel.View} ctx=${ctx} />
     </main>
+    <${DocumentTitle} ctx=${ctx} />
+    ${panels.map((p) => (p.Overlay ? html`<${p.Overlay} key=${p.id} ctx=${ctx} />` : null))}
   </div>`;
 }

@@ -118,3 +118,79 @@ export interface NoteReceived {
 export interface SyncMark {
   seq: number;
 }
+
+// --- pager (网络寻呼) ------------------------------------------------------------------------
+
+export type Priority = 'normal' | 'urgent';
+
+export interface FileInfo {
+  file_id: Id;
+  name: string;
+  size: number;
+  content_type?: string | null;
+  sha256?: string;
+}
+
+/** A page as pager.history lists it; the push (pager.message) carries a subset. */
+export interface PagerMessage {
+  message_id: Id;
+  from: PersonRef;
+  to?: PersonRef[];
+  /** how many people the page reached; `to` may name only the first few */
+  recipients_count?: number;
+  departments?: PersonRef[];
+  body: string;
+  priority: Priority;
+  attachments?: FileInfo[];
+  reply_to?: Id | null;
+  sent_at: string;
+  via?: 'web' | 'sms' | string;
+  /** for received pages */
+  my_state?: 'unread' | 'read';
+  /** for sent pages */
+  receipts_summary?: { total: number; delivered: number; read: number };
+}
+
+export interface SmsState {
+  state: string;
+  at: string | null;
+}
+
+export interface ReceiptRow {
+  user_id: Id;
+  name?: string;
+  delivered_at: string | null;
+  read_at: string | null;
+  sms: SmsState | null;
+  emailed_at?: string | null;
+  /** from the pager.send answer */
+  online?: boolean;
+}
+
+export interface PagerReceiptEvent {
+  message_id: Id;
+  user_id: Id;
+  state: 'delivered' | 'read' | 'sms_sent' | 'sms_failed' | 'emailed' | string;
+  at: string;
+}
+
+export interface PagerSendAnswer {
+  message_id: Id;
+  sent_at: string;
+  recipients: { user_id: Id; online: boolean }[];
+}
+
+export type SmsFallback = 'offline' | 'urgent' | 'off';
+
+export interface PagerPrefs {
+  sms_fallback: SmsFallback;
+  quiet_hours: { start: string; end: string } | null;
+}
+
+export interface DirectoryUser {
+  id: Id;
+  account?: string;
+  name: string;
+  department_id: Id | null;
+  title: string | null;
+}
