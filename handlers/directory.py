@@ -11,7 +11,7 @@ from pypinyin import Style, lazy_pinyin
 
 from server.auth import hash_password, is_phc_argon2
 from server.commands import CommandSet, Ctx, Id, Input, Limit
-from server.errors import AppError, bad_request
+from server.errors import AppError, bad_request, not_found
 from server.events import UserRef, WhereaboutsView
 from storage import directory as q
 from storage import presence as pq
@@ -102,6 +102,23 @@ async def users(ctx: Ctx, p: Users) -> dict[str, Any]:
             for u in found
         ]
     }
+
+
+async def checked_recipients(
+    db: Any, to: list[str], departments: list[str]
+) -> tuple[list[int], list[int]]:
+    """People and departments named as recipients: at least one, and all of them real."""
+    user_ids = sorted({int(i) for i in to})
+    dept_ids = sorted({int(i) for i in departments})
+    if not user_ids and not dept_ids:
+        raise bad_request(
+            "no recipients", [{"field": "to", "message": "name people or departments"}]
+        )
+    if len(await q.existing_ids(db, "users", user_ids)) != len(user_ids):
+        raise not_found("no such user")
+    if len(await q.existing_ids(db, "departments", dept_ids)) != len(dept_ids):
+        raise not_found("no such department")
+    return user_ids, dept_ids
 
 
 def user_view(user: User) -> dict[str, Any]:

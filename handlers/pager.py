@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from aiohttp import web
 
-from handlers.directory import user_ref
+from handlers.directory import checked_recipients, user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found, ok
 from server.events import Attachment, PagerMessage, PagerReceipt, UserRef
@@ -66,16 +66,7 @@ async def pager_send(ctx: Ctx, p: Send) -> dict[str, Any]:
     body = p.body.strip()
     if not body:
         raise bad_request("the page is empty", [{"field": "body", "message": "empty"}])
-    user_ids = sorted({int(i) for i in p.to})
-    dept_ids = sorted({int(i) for i in p.departments})
-    if not user_ids and not dept_ids:
-        raise bad_request(
-            "no recipients", [{"field": "to", "message": "name people or departments"}]
-        )
-    if len(await q.existing_ids(ctx.db, "users", user_ids)) != len(user_ids):
-        raise not_found("no such user")
-    if len(await q.existing_ids(ctx.db, "departments", dept_ids)) != len(dept_ids):
-        raise not_found("no such department")
+    user_ids, dept_ids = await checked_recipients(ctx.db, p.to, p.departments)
     reply_to = int(p.reply_to) if p.reply_to else None
     if reply_to is not None and not await q.visible(ctx.db, reply_to, ctx.user.id):
         raise not_found("no such message to reply to")
@@ -116,9 +107,9 @@ async def send_page(
     attachments: list[int],
     reply_to: int | None,
     via: str,
-) -> tuple[int, datetime, list[q.Recipient]]:
+) -> tuple[int, datetime, list[dq.Recipient]]:
     """Store a page, push it to every recipient in one statement, and set the SMS timers."""
-    recipients = await q.expand_recipients(tx.conn, user_ids, department_ids, exclude=sender)
+    recipients = await dq.expand_recipients(tx.conn, user_ids, department_ids, exclude=sender)
     if not recipients:
         raise bad_request("nobody to page", [{"field": "to", "message": "no recipients"}])
     if len(recipients) > MAX_RECIPIENTS:
@@ -159,7 +150,7 @@ async def _schedule_fallbacks(
     message_id: int,
     sent_at: datetime,
     priority: str,
-    recipients: list[q.Recipient],
+    recipients: list[dq.Recipient],
 ) -> None:
     cfg = services.config
     payload = {"message_id": message_id}

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers import directory, files, pager, presence
+from handlers import circulation, directory, files, pager, presence
 from server import connection_commands
 from server.auth import SESSION_REVOKED, Auth, hash_password
 from server.bus import Bus
@@ -41,11 +41,13 @@ COMMAND_SETS = [
     directory.commands,
     presence.commands,
     pager.commands,
+    circulation.commands,
 ]
-TIMER_SETS = [presence.timers, pager.timers]
+TIMER_SETS = [presence.timers, pager.timers, circulation.timers]
 OUTBOX_SETS = [pager.outbox]
 ROUTE_TABLES = [files.routes, pager.routes]
-INBOUND_SMS = [pager.reply_by_sms]
+# Asked in order: a circulation confirmation (`Y <code>`) before a plain reply to a page.
+INBOUND_SMS = [circulation.confirm_by_sms, pager.reply_by_sms]
 
 
 def create_app(config: Config) -> web.Application:

@@ -44,6 +44,8 @@ class Config:
     # E-mail digests: to people offline this long with unread pages, at most one per interval.
     email_offline_s: float = 1800
     email_digest_s: float = 3600
+    # Automatic circulation reminders go out this long before the deadline (and once at it).
+    circulation_remind_before_s: float = 3600
     # Local time for quiet hours.
     timezone: str = "Asia/Shanghai"
     outbox_max_attempts: int = 6
@@ -84,6 +86,9 @@ class Config:
             email_offline_s=_env("LIAISON_EMAIL_OFFLINE_S", cls.email_offline_s, float),
             email_digest_s=_env("LIAISON_EMAIL_DIGEST_S", cls.email_digest_s, float),
             timezone=_env("LIAISON_TIMEZONE", cls.timezone),
+            circulation_remind_before_s=_env(
+                "LIAISON_CIRCULATION_REMIND_BEFORE_S", cls.circulation_remind_before_s, float
+            ),
             allowed_origins=_env("LIAISON_ALLOWED_ORIGINS", (), _origins),
             event_retention_days=_env(
                 "LIAISON_EVENT_RETENTION_DAYS", cls.event_retention_days, float

@@ -106,6 +106,46 @@ class PagerReceipt(Event):
     at: datetime
 
 
+# --- circulation -----------------------------------------------------------------------------
+class CirculationReceived(Event):
+    type = "circulation.received"
+    circulation_id: str
+    title: str
+    from_: UserRef = msgspec.field(name="from")
+    deadline: datetime | None
+    sent_at: datetime
+
+
+class CirculationStatus(Event, omit_defaults=True):
+    type = "circulation.status"
+    circulation_id: str
+    user_id: str
+    state: str  # opened, confirmed
+    at: datetime
+    comment: str | None = None
+
+
+class CirculationReminder(Event):
+    type = "circulation.reminder"
+    circulation_id: str
+    title: str
+    from_: UserRef = msgspec.field(name="from")
+    deadline: datetime | None
+
+
+class CirculationRecalled(Event):
+    type = "circulation.recalled"
+    circulation_id: str
+
+
+class CirculationOverdue(Event):
+    """The deadline passed (not in the contract's list: the issue asks for it)."""
+
+    type = "circulation.overdue"
+    circulation_id: str
+    unconfirmed: list[UserRef]
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     SyncReady,
     SyncReset,
@@ -115,4 +155,9 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     NoteReceived,
     PagerMessage,
     PagerReceipt,
+    CirculationReceived,
+    CirculationStatus,
+    CirculationReminder,
+    CirculationRecalled,
+    CirculationOverdue,
 )

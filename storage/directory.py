@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
+import msgspec
 
 from storage.pool import Executor
 from storage.records import Department, User
@@ -12,6 +13,13 @@ from storage.records import Department, User
 _USER_COLS = (
     "u.id, u.account, u.name, u.department_id, u.title, u.phone, u.email, u.roles, u.supervisor_id"
 )
+
+
+class Recipient(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
 
 
 def _user(r: asyncpg.Record) -> User:
@@ -232,3 +240,31 @@ async def ensure_admin(conn: asyncpg.Connection, account: str, phc: str) -> bool
     if user_id is not None:
         await conn.execute("INSERT INTO streams (user_id) VALUES ($1)", user_id)
     return user_id is not None
+
+
+async def expand_recipients(
+    db: Executor, user_ids: Sequence[int], department_ids: Sequence[int], exclude: int
+) -> list[Recipient]:
+    """People named, plus everyone in the departments named and the departments below them."""
+    rows = await db.fetch(
+        """
+        WITH RECURSIVE depts AS (
+            SELECT id FROM departments WHERE id = ANY($2::bigint[])
+            UNION
+            SELECT d.id FROM departments d JOIN depts p ON d.parent_id = p.id
+        )
+        SELECT id, name, phone, email FROM users
+        WHERE (id = ANY($1::bigint[]) OR department_id IN (SELECT id FROM depts)) AND id <> $3
+        ORDER BY id
+        """,
+        list(user_ids),
+        list(department_ids),
+        exclude,
+    )
+    return [Recipient(r["id"], r["name"], r["phone"], r["email"]) for r in rows]
+
+
+async def existing_ids(db: Executor, table: str, ids: Sequence[int]) -> set[int]:
+    assert table in ("users", "departments")
+    rows = await db.fetch(f"SELECT id FROM {table} WHERE id = ANY($1::bigint[])", list(ids))
+    return {r["id"] for r in rows}

@@ -53,8 +53,9 @@ def _record(r: asyncpg.Record) -> FileRecord:
     )
 
 
-# Who may read a file: its uploader, and whoever received or sent it in a page. Later domains
-# (circulations, documents) add their own branch here, so the rule lives in one query.
+# Who may read a file: its uploader, whoever sent or received it in a page, and the sender and
+# recipients of a circulation carrying it (until it is recalled). Each domain adds its branch
+# here, so the rule lives in one query.
 _READABLE = """
     f.uploader_id = $2
     OR EXISTS (
@@ -63,6 +64,14 @@ _READABLE = """
         WHERE a.file_id = f.id
           AND (m.sender_id = $2 OR EXISTS (
               SELECT 1 FROM pager_recipients r WHERE r.message_id = m.id AND r.user_id = $2))
+    )
+    OR EXISTS (
+        SELECT 1 FROM circulation_attachments a
+        JOIN circulations c ON c.id = a.circulation_id
+        WHERE a.file_id = f.id
+          AND (c.sender_id = $2 OR (c.recalled_at IS NULL AND EXISTS (
+              SELECT 1 FROM circulation_recipients r
+              WHERE r.circulation_id = c.id AND r.user_id = $2)))
     )
 """
 

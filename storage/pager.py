@@ -12,13 +12,6 @@ import msgspec
 from storage.pool import Executor
 
 
-class Recipient(msgspec.Struct, frozen=True):
-    id: int
-    name: str
-    phone: str | None
-    email: str | None
-
-
 class Receipt(msgspec.Struct, frozen=True):
     """One recipient's state changed: the sender is told."""
 
@@ -80,34 +73,6 @@ class Pending(msgspec.Struct, frozen=True):
     sender_name: str
     body: str
     priority: str
-
-
-async def expand_recipients(
-    db: Executor, user_ids: Sequence[int], department_ids: Sequence[int], exclude: int
-) -> list[Recipient]:
-    """People named, plus everyone in the departments named and the departments below them."""
-    rows = await db.fetch(
-        """
-        WITH RECURSIVE depts AS (
-            SELECT id FROM departments WHERE id = ANY($2::bigint[])
-            UNION
-            SELECT d.id FROM departments d JOIN depts p ON d.parent_id = p.id
-        )
-        SELECT id, name, phone, email FROM users
-        WHERE (id = ANY($1::bigint[]) OR department_id IN (SELECT id FROM depts)) AND id <> $3
-        ORDER BY id
-        """,
-        list(user_ids),
-        list(department_ids),
-        exclude,
-    )
-    return [Recipient(r["id"], r["name"], r["phone"], r["email"]) for r in rows]
-
-
-async def existing_ids(db: Executor, table: str, ids: Sequence[int]) -> set[int]:
-    assert table in ("users", "departments")
-    rows = await db.fetch(f"SELECT id FROM {table} WHERE id = ANY($1::bigint[])", list(ids))
-    return {r["id"] for r in rows}
 
 
 async def insert_message(

@@ -95,6 +95,20 @@ class LiveServer:
         async with self.http.post(self.url + path, data=data, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
 
+    async def upload(
+        self, token: str, data: bytes, name: str, content_type: str = "application/octet-stream"
+    ) -> tuple[int, dict[str, Any]]:
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=name, content_type=content_type)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.http.post(self.url + "/api/v1/files", data=form, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+    async def download(self, token: str, file_id: str) -> tuple[int, bytes, str]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.http.get(self.url + f"/api/v1/files/{file_id}", headers=headers) as resp:
+            return resp.status, await resp.read(), resp.headers.get("Content-Type", "")
+
     async def login(self, account: str, password: str = TEST_PASSWORD) -> dict[str, Any]:
         status, env = await self.post(
             "/api/v1/auth/login", {"account": account, "password": password}

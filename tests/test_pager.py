@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-import aiohttp
-
 from tests.support import Office
 
 
@@ -244,24 +242,13 @@ async def test_bad_pages_are_refused_and_send_nothing(office: Office) -> None:
 async def _upload(
     office: Office, account: str, data: bytes, name: str, content_type: str = "application/pdf"
 ) -> tuple[int, dict]:
-    p = await office.person(account)
-    form = aiohttp.FormData()
-    form.add_field("file", data, filename=name, content_type=content_type)
-    async with office.server.http.post(
-        office.server.url + "/api/v1/files",
-        data=form,
-        headers={"Authorization": f"Bearer {p.token}"},
-    ) as resp:
-        return resp.status, await resp.json()
+    return await office.server.upload(
+        (await office.person(account)).token, data, name, content_type
+    )
 
 
 async def _download(office: Office, account: str, file_id: str) -> tuple[int, bytes, str]:
-    p = await office.person(account)
-    async with office.server.http.get(
-        office.server.url + f"/api/v1/files/{file_id}",
-        headers={"Authorization": f"Bearer {p.token}"},
-    ) as resp:
-        return resp.status, await resp.read(), resp.headers.get("Content-Type", "")
+    return await office.server.download((await office.person(account)).token, file_id)
 
 
 async def test_attachments_are_readable_by_uploader_and_recipients_only(office: Office) -> None:
