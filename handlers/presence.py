@@ -14,6 +14,7 @@ from handlers.directory import user_ref, whereabouts_view
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found
 from server.events import NoteReceived, NotesWaiting, WhereaboutsChanged
+from server.hub import board_topic
 from server.services import Services
 from server.stream import Transaction
 from server.timers import TimerSet, cancel, schedule
@@ -72,7 +73,7 @@ async def _announce(
     department_id = user.department_id
 
     async def push() -> None:
-        await services.hub.to_board(department_id, event)
+        await services.hub.to_topic(board_topic(department_id), event)
 
     tx.after_commit(push)
 
@@ -130,7 +131,7 @@ async def whereabouts_board(ctx: Ctx, p: Board) -> dict[str, Any]:
         raise not_found("no such department")
     members = await q.board(ctx.db, department_id)
     if ctx.conn is not None:
-        ctx.services.hub.watch(ctx.conn, department_id)
+        ctx.services.hub.subscribe(ctx.conn, board_topic(department_id))
     hub = ctx.services.hub
     return {
         "department_id": p.department_id,
@@ -160,7 +161,7 @@ class Unwatch(Input):
 @commands("whereabouts.unwatch")
 async def whereabouts_unwatch(ctx: Ctx, p: Unwatch) -> dict[str, Any]:
     if ctx.conn is not None:
-        ctx.services.hub.unwatch(ctx.conn, int(p.department_id))
+        ctx.services.hub.unsubscribe(ctx.conn, board_topic(int(p.department_id)))
     return {"department_id": p.department_id}
 
 
@@ -199,7 +200,7 @@ def _announce_waiting(services: Services, tx: Transaction, user: User, waiting: 
     event = NotesWaiting(user_id=str(user.id), notes_waiting=waiting)
 
     async def push() -> None:
-        await services.hub.to_board(department_id, event)
+        await services.hub.to_topic(board_topic(department_id), event)
 
     tx.after_commit(push)
 

@@ -1,5 +1,6 @@
-"""The live connections of this node: delivery of pushes in sequence order, board watchers, and
-presence computed from connections across tabs (and, with Redis, across nodes)."""
+"""The live connections of this node: delivery of pushes in sequence order, topic subscriptions
+(a department's board, a meeting room) for ephemeral events, and presence computed from
+connections across tabs (and, with Redis, across nodes)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import heapq
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BOARD = "board"  # bus message kind: an ephemeral frame for the watchers of a department
+TOPIC = "topic"  # bus message kind: an ephemeral frame for the subscribers of a topic
 USERS = "users"  # bus message kind: an ephemeral frame for all connections of some users
 GAP_WAIT_S = 0.25  # how long an out-of-order push waits for the one before it
 
@@ -34,6 +35,10 @@ _encode = msgspec.json.encode
 
 def _iso(at: datetime) -> bytes:
     return _encode(at)
+
+
+def board_topic(department_id: int) -> str:
+    return f"board:{department_id}"
 
 
 def durable_frame(ev: Committed) -> str:
@@ -60,7 +65,7 @@ class Connection:
     session_id: str
     token_exp: float
     idle: bool = False
-    watching: set[int] = field(default_factory=set)
+    topics: set[str] = field(default_factory=set)
     sent_seq: int = 0  # the last durable seq written to this socket
     ready: bool = False  # resume finished; until then live pushes are held
     held: list[tuple[int, Committed]] = field(default_factory=list)  # heap by seq
@@ -78,10 +83,12 @@ class Hub:
         self.metrics = metrics
         self.by_sid: dict[str, Connection] = {}
         self.by_user: dict[int, dict[str, Connection]] = defaultdict(dict)
-        self.watchers: dict[int, set[Connection]] = defaultdict(set)
+        self.subscribers: dict[str, set[Connection]] = defaultdict(set)
+        # Run after a connection is gone (its topics still listed): a meeting room, say, is left.
+        self.on_disconnect: list[Callable[[Connection], Awaitable[None]]] = []
         self.last_seen: dict[int, datetime] = {}
         bus.on(EVENTS, self._on_events)
-        bus.on(BOARD, self._on_board)
+        bus.on(TOPIC, self._on_topic)
         bus.on(USERS, self._on_users)
 
     # -- registry --------------------------------------------------------------------------
@@ -105,15 +112,20 @@ class Hub:
             mine.pop(sid, None)
             if not mine:
                 del self.by_user[conn.user_id]
-        for dept in conn.watching:
-            self.watchers[dept].discard(conn)
-            if not self.watchers[dept]:
-                del self.watchers[dept]
+        for topic in conn.topics:
+            self.subscribers[topic].discard(conn)
+            if not self.subscribers[topic]:
+                del self.subscribers[topic]
         if conn.gap_task:
             conn.gap_task.cancel()
         self.metrics.connections.set(len(self.by_sid))
         self.last_seen[conn.user_id] = utcnow()
         await self._presence_moved(conn, before)
+        for hook in self.on_disconnect:
+            try:
+                await hook(conn)
+            except Exception:
+                log.exception("disconnect hook failed")
         return conn
 
     async def set_idle(self, conn: Connection, idle: bool) -> None:
@@ -137,32 +149,38 @@ class Hub:
         if after == before or conn.department_id is None:
             return
         seen = self.last_seen.get(conn.user_id)
-        await self.to_board(
-            conn.department_id,
+        await self.to_topic(
+            board_topic(conn.department_id),
             PresenceChanged(user_id=str(conn.user_id), presence=after, last_seen=seen),
         )
 
-    # -- board watchers --------------------------------------------------------------------
-    def watch(self, conn: Connection, department_id: int) -> None:
-        conn.watching.add(department_id)
-        self.watchers[department_id].add(conn)
+    # -- topics ----------------------------------------------------------------------------
+    def subscribe(self, conn: Connection, topic: str) -> None:
+        conn.topics.add(topic)
+        self.subscribers[topic].add(conn)
 
-    def unwatch(self, conn: Connection, department_id: int) -> None:
-        conn.watching.discard(department_id)
-        self.watchers.get(department_id, set()).discard(conn)
+    def unsubscribe(self, conn: Connection, topic: str) -> None:
+        conn.topics.discard(topic)
+        subs = self.subscribers.get(topic)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:
+                del self.subscribers[topic]
 
-    async def to_board(self, department_id: int, event: Event) -> None:
-        """An ephemeral event for everyone watching a department's board, on every node."""
-        await self.bus.publish(
-            BOARD, {"department_id": department_id, "frame": ephemeral_frame(event)}
-        )
+    def users_in(self, topic: str) -> set[int]:
+        """Who has a connection subscribed to the topic on this node."""
+        return {c.user_id for c in self.subscribers.get(topic, ())}
+
+    async def to_topic(self, topic: str, event: Event) -> None:
+        """An ephemeral event for every connection subscribed to the topic, on every node."""
+        await self.bus.publish(TOPIC, {"topic": topic, "frame": ephemeral_frame(event)})
 
     async def to_users(self, user_ids: Iterable[int], event: Event) -> None:
         """An ephemeral event for every connection of these users, on every node."""
         await self.bus.publish(USERS, {"user_ids": list(user_ids), "frame": ephemeral_frame(event)})
 
-    async def _on_board(self, msg: dict[str, Any]) -> None:
-        conns = list(self.watchers.get(int(msg["department_id"]), ()))
+    async def _on_topic(self, msg: dict[str, Any]) -> None:
+        conns = list(self.subscribers.get(msg["topic"], ()))
         await self._send_all(conns, msg["frame"])
 
     async def _on_users(self, msg: dict[str, Any]) -> None:
