@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers import circulation, directory, files, pager, presence
+from handlers import circulation, directory, files, meetings, pager, presence
 from server import connection_commands
 from server.auth import SESSION_REVOKED, Auth, hash_password
 from server.bus import Bus
@@ -42,10 +42,11 @@ COMMAND_SETS = [
     presence.commands,
     pager.commands,
     circulation.commands,
+    meetings.commands,
 ]
 TIMER_SETS = [presence.timers, pager.timers, circulation.timers]
 OUTBOX_SETS = [pager.outbox]
-ROUTE_TABLES = [files.routes, pager.routes]
+ROUTE_TABLES = [files.routes, pager.routes, meetings.routes]
 # Asked in order: a circulation confirmation (`Y <code>`) before a plain reply to a page.
 INBOUND_SMS = [circulation.confirm_by_sms, pager.reply_by_sms]
 
@@ -129,6 +130,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         inbound_sms=list(INBOUND_SMS),
     )
     stream.ack_hooks.append(pager.delivered_on_ack(services))
+    hub.on_disconnect.append(meetings.leave_on_disconnect(services))
     attach(sio, services)
 
     async def on_revoked(msg: dict[str, object]) -> None:

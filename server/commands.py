@@ -80,7 +80,10 @@ class Ctx:
 
     @property
     def db(self):  # type: ignore[no-untyped-def]
-        return self.services.pool
+        """Where to read: inside the command's transaction its connection (a handler holding a
+        connection must never wait for a second one: under load the pool runs dry and every
+        command waits on every other), else the pool."""
+        return self._tx.conn if self._tx is not None else self.services.pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -90,7 +93,11 @@ class Ctx:
             yield self._tx
             return
         async with self.services.stream.transaction() as tx:
-            yield tx
+            self._tx = tx
+            try:
+                yield tx
+            finally:
+                self._tx = None
 
 
 class _Replayed(Exception):

@@ -146,6 +146,70 @@ class CirculationOverdue(Event):
     unconfirmed: list[UserRef]
 
 
+# --- meetings --------------------------------------------------------------------------------
+class MeetingInvited(Event):
+    type = "meeting.invited"
+    meeting_id: str
+    title: str
+    agenda: str
+    chair: UserRef
+    starts_at: datetime | None
+
+
+class MeetingMessage(Event):
+    type = "meeting.message"
+    meeting_id: str
+    message_id: str
+    from_: UserRef = msgspec.field(name="from")
+    body: str
+    at: datetime
+
+
+class MeetingPresence(Event):
+    type = "meeting.presence"
+    durable = False
+    meeting_id: str
+    user_id: str
+    present: bool
+
+
+class MeetingMarked(Event):
+    type = "meeting.marked"
+    meeting_id: str
+    message_id: str
+    mark_id: str
+    kind: str  # decision, action
+    body: str
+    assignee: UserRef | None
+    due: datetime | None
+
+
+class MeetingActionAssigned(Event):
+    """An action item for the assignee: the to-do inbox will collect these."""
+
+    type = "meeting.action_assigned"
+    meeting_id: str
+    meeting_title: str
+    message_id: str
+    mark_id: str
+    body: str
+    due: datetime | None
+    assigned_by: UserRef
+
+
+class MeetingChair(Event):
+    """The chair was handed over (not in the contract's list; the handover needs telling)."""
+
+    type = "meeting.chair"
+    meeting_id: str
+    chair: UserRef
+
+
+class MeetingClosed(Event):
+    type = "meeting.closed"
+    meeting_id: str
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     SyncReady,
     SyncReset,
@@ -160,4 +224,11 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     CirculationReminder,
     CirculationRecalled,
     CirculationOverdue,
+    MeetingInvited,
+    MeetingMessage,
+    MeetingPresence,
+    MeetingMarked,
+    MeetingActionAssigned,
+    MeetingChair,
+    MeetingClosed,
 )

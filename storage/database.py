@@ -15,7 +15,7 @@ from storage.pool import create_pool
 
 @contextlib.asynccontextmanager
 async def open_database(
-    data_dir: Path, database_url: str | None, *, max_size: int = 10
+    data_dir: Path, database_url: str | None, *, max_size: int = 20
 ) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
     async with contextlib.AsyncExitStack() as stack:
         dsn = database_url
