@@ -72,12 +72,7 @@ async def test_everyone_sees_one_order_and_it_is_the_transcript(office: Office) 
     )
     orders = []
     for tab in tabs.values():
-        await tab.wait_for(
-            lambda e: (
-                e["type"] == "meeting.message"
-                and len([x for x in tab.events if x["type"] == "meeting.message"]) >= 30
-            )
-        )
+        await tab.wait_for(lambda e, t=tab: len(t.durable("meeting.message")) >= 30, timeout=10)
         orders.append([e["data"]["message_id"] for e in tab.durable("meeting.message")])
     assert orders[0] == orders[1] == orders[2] and len(orders[0]) == 30
     joined = await tabs["li"].call("meeting.join", {"meeting_id": mid})
