@@ -227,21 +227,19 @@ def _recalled(c: q.Circulation, mine: q.RecipientRow | None) -> None:
 
 
 async def _tell_sender(tx: Transaction, c: q.Circulation, changes: list[q.Change]) -> None:
-    await tx.emit_each(
-        [
-            (
-                c.sender_id,
-                CirculationStatus(
-                    circulation_id=str(c.id),
-                    user_id=str(ch.user_id),
-                    state=ch.state,
-                    at=ch.at,
-                    comment=ch.comment,
-                ),
-            )
-            for ch in changes
-        ]
-    )
+    """Each change goes to the sender, and to the recipient's own stream so their other tabs
+    follow (as a page's read receipt does)."""
+    items = []
+    for ch in changes:
+        event = CirculationStatus(
+            circulation_id=str(c.id),
+            user_id=str(ch.user_id),
+            state=ch.state,
+            at=ch.at,
+            comment=ch.comment,
+        )
+        items += [(c.sender_id, event), (ch.user_id, event)]
+    await tx.emit_each(items)
 
 
 class Open(Input):
@@ -270,6 +268,8 @@ async def circulation_open(ctx: Ctx, p: Open) -> dict[str, Any]:
         "recalled": c.recalled_at is not None,
         "my_state": mine.state if mine else None,
         "my_comment": mine.comment if mine else None,
+        "my_opened_at": mine.opened_at if mine else None,
+        "my_confirmed_at": mine.confirmed_at if mine else None,
     }
 
 

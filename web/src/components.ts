@@ -1,4 +1,5 @@
 // Small pieces shared by the panels.
+import type { ComponentChildren } from 'preact';
 import { html } from './html';
 import { hasKey, t, formatAgo, formatFull } from './i18n';
 import { ApiError } from './http';
@@ -80,5 +81,36 @@ export function ErrorNote({ error, testid }: { error: ApiError | null; testid?: 
     <strong>${errorText(error)}</strong>
     ${message && html`<span class="error-message">${message}</span>`}
     ${lines.length > 0 && html`<ul>${lines.map((line) => html`<li>${line}</li>`)}</ul>`}
+  </div>`;
+}
+
+/**
+ * An arrival pop-up (pages, circulations), stacked top right over every panel: icon, a title
+ * that opens the item, badges, a close button, a clamped body and the actions.
+ */
+export function PopupCard(props: {
+  testid: string;
+  /** extra attributes, e.g. `data-message-id` */
+  attrs?: Record<string, string>;
+  urgent?: boolean;
+  icon: string;
+  title: string;
+  badges?: ComponentChildren;
+  body: ComponentChildren;
+  extra?: ComponentChildren;
+  actions: ComponentChildren;
+  onOpen: () => void;
+  onClose: () => void;
+}) {
+  return html`<div class=${`pager-popup${props.urgent ? ' urgent' : ''}`} data-testid=${props.testid} ...${props.attrs ?? {}}>
+    <div class="pager-popup-head">
+      <span aria-hidden="true">${props.icon}</span>
+      <strong class="pager-popup-from" onClick=${props.onOpen}>${props.title}</strong>
+      ${props.badges}
+      <button type="button" class="pager-chip-x" title=${t('common.close')} onClick=${props.onClose}>×</button>
+    </div>
+    <div class="pager-popup-body" onClick=${props.onOpen}>${props.body}</div>
+    ${props.extra}
+    <div class="pager-popup-actions">${props.actions}</div>
   </div>`;
 }

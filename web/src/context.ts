@@ -2,6 +2,7 @@
 // Built on sign-in, torn down on sign-out.
 import { Connection } from './api';
 import { BoardModel } from './board';
+import { CirculationModel } from './circulation';
 import { startIdleReporting } from './idle';
 import { NotesModel, noteTarget } from './notes';
 import { PagerModel } from './pager';
@@ -16,6 +17,7 @@ export interface AppContext {
   board: BoardModel;
   notes: NotesModel;
   pager: PagerModel;
+  circulation: CirculationModel;
   dispose(): void;
 }
 
@@ -24,6 +26,7 @@ export function createContext(me: User): AppContext {
   const board = new BoardModel(api, me);
   const notes = new NotesModel(api);
   const pager = new PagerModel(api, me);
+  const circulation = new CirculationModel(api, me);
   const stopIdle = startIdleReporting(api);
   api.start();
   // Models load on connect; should the socket be slow to come up, load over HTTP meanwhile.
@@ -32,6 +35,7 @@ export function createContext(me: User): AppContext {
     void board.reload();
     void notes.reload();
     void pager.reload();
+    void circulation.reload();
   }, FIRST_LOAD_FALLBACK_MS);
 
   return {
@@ -40,6 +44,7 @@ export function createContext(me: User): AppContext {
     board,
     notes,
     pager,
+    circulation,
     dispose() {
       clearTimeout(fallback);
       stopIdle();

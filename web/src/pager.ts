@@ -3,6 +3,7 @@
 // The views are in pagerView.ts.
 import type { Connection } from './api';
 import { chime, claimAlert, notify } from './alert';
+import type { Recipient } from './compose';
 import { ApiError } from './http';
 import { t } from './i18n';
 import { Store } from './store';
@@ -26,12 +27,6 @@ const THREAD_PAGE = 30;
 const POPUP_MAX = 3;
 const POPUP_NORMAL_MS = 20_000;
 
-/** Someone or a whole department on the "to" line. */
-export interface Recipient {
-  kind: 'user' | 'dept';
-  id: Id;
-  name: string;
-}
 
 export interface Draft {
   recipients: Recipient[];
@@ -89,13 +84,6 @@ export function summarize(
     };
   }
   return message.receipts_summary ?? null;
-}
-
-/** A fresh idempotency key; crypto.randomUUID needs a secure context, so fall back. */
-export function newClientMsgId(): string {
-  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 function time(iso: string | null | undefined): number {

@@ -2,25 +2,26 @@
 // receipts of what I sent, alert and SMS settings, and the pop-up for pages as they arrive.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { notifyPermission, requestNotify, setSound, soundOn } from './alert';
-import { departmentTree } from './board';
-import { ErrorNote } from './components';
+import { ErrorNote, PopupCard } from './components';
+import {
+  AttachButton,
+  FileLinks,
+  RecipientPicker,
+  UploadList,
+  composing,
+  newClientMsgId,
+  uploadProblem,
+  useUploads,
+  type Recipient,
+} from './compose';
 import type { AppContext } from './context';
-import { downloadFile, formatSize, uploadFile } from './files';
 import { ApiError } from './http';
 import { html } from './html';
 import { formatAgo, formatDayTime, formatFull, hasKey, t } from './i18n';
-import {
-  newClientMsgId,
-  receiptState,
-  summarize,
-  type PagerModel,
-  type Paged,
-  type Recipient,
-  type Receipts,
-} from './pager';
+import { receiptState, summarize, type PagerModel, type Paged, type Receipts } from './pager';
 import { Store, useStore } from './store';
 import { toast } from './toast';
-import type { DirectoryUser, FileInfo, Id, PagerMessage, PagerPrefs, Priority, SmsFallback } from './types';
+import type { FileInfo, Id, PagerMessage, PagerPrefs, Priority, SmsFallback } from './types';
 
 type Tab = 'inbox' | 'sent';
 /** Which list is shown; a module store so that sending can switch to "sent". */
@@ -28,9 +29,6 @@ const listTab = new Store<Tab>('inbox');
 
 const input = (e: Event) => (e.currentTarget as HTMLInputElement).value;
 const checked = (e: Event) => (e.currentTarget as HTMLInputElement).checked;
-
-/** Enter that an input method is still composing (pinyin) must not act. */
-const composing = (e: KeyboardEvent) => e.isComposing || e.keyCode === 229;
 
 // --- small pieces -------------------------------------------------------------------------------
 
@@ -43,34 +41,7 @@ function ViaSms({ message }: { message: PagerMessage }) {
 }
 
 function Attachments({ files }: { files: FileInfo[] | undefined }) {
-  const [error, setError] = useState<ApiError | null>(null);
-  if (!files || files.length === 0) return null;
-  const get = async (file: FileInfo) => {
-    setError(null);
-    try {
-      await downloadFile(file);
-    } catch (err) {
-      setError(ApiError.from(err));
-    }
-  };
-  return html`<div class="pager-files">
-    ${files.map(
-      (f) => html`<button
-        key=${f.file_id}
-        type="button"
-        class="pager-file"
-        data-testid=${`pager-file-${f.file_id}`}
-        title=${t('pager.download')}
-        onClick=${(e: Event) => {
-          e.stopPropagation();
-          void get(f);
-        }}
-      >
-        📎 ${f.name || f.file_id} <span class="muted">${formatSize(f.size)}</span>
-      </button>`,
-    )}
-    <${ErrorNote} error=${error} />
-  </div>`;
+  return html`<${FileLinks} files=${files} prefix="pager" />`;
 }
 
 function SummaryText({ message, receipts, testid }: { message: PagerMessage; receipts?: Receipts; testid?: string }) {
@@ -96,222 +67,32 @@ function recipientsLine(m: PagerMessage): string {
 
 // --- compose ----------------------------------------------------------------------------------
 
-interface Upload {
-  key: number;
-  name: string;
-  size: number;
-  loaded: number;
-  info: FileInfo | null;
-  error: ApiError | null;
-  abort: AbortController;
-}
-
-let uploadKey = 0;
-
-function RecipientPicker(props: { pager: PagerModel; chosen: Recipient[]; onChange: (r: Recipient[]) => void }) {
-  const { pager, chosen, onChange } = props;
-  const departments = useStore(pager.departments);
-  const [query, setQuery] = useState('');
-  const [users, setUsers] = useState<DirectoryUser[]>([]);
-  const [open, setOpen] = useState(false);
-  const [active, setActive] = useState(0);
-  const [error, setError] = useState<ApiError | null>(null);
-  const request = useRef(0);
-
-  useEffect(() => {
-    const q = query.trim();
-    if (!q) {
-      setUsers([]);
-      return undefined;
-    }
-    const mine = ++request.current;
-    const timer = setTimeout(async () => {
-      try {
-        const found = await pager.findUsers(q);
-        if (mine === request.current) {
-          setUsers(found);
-          setError(null);
-        }
-      } catch (err) {
-        if (mine === request.current) setError(ApiError.from(err));
-      }
-    }, 200);
-    return () => clearTimeout(timer);
-  }, [query]);
-
-  const has = (kind: Recipient['kind'], id: Id) => chosen.some((r) => r.kind === kind && r.id === id);
-  const needle = query.trim().toLowerCase();
-  const deptMatches = needle
-    ? departments.filter((d) => d.name.toLowerCase().includes(needle) && !has('dept', d.id)).slice(0, 5)
-    : [];
-  const options: Recipient[] = [
-    ...users.filter((u) => !has('user', u.id)).map((u): Recipient => ({ kind: 'user', id: u.id, name: u.name })),
-    ...deptMatches.map((d): Recipient => ({ kind: 'dept', id: d.id, name: d.name })),
-  ];
-  const shown = open && needle !== '' && (options.length > 0 || error !== null);
-
-  const add = (r: Recipient) => {
-    if (!has(r.kind, r.id)) onChange([...chosen, r]);
-    setQuery('');
-    setUsers([]);
-    setActive(0);
-  };
-  const remove = (r: Recipient) => onChange(chosen.filter((c) => !(c.kind === r.kind && c.id === r.id)));
-
-  const onKey = (e: KeyboardEvent) => {
-    if (composing(e)) return;
-    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-      e.preventDefault();
-      const n = options.length || 1;
-      setActive((i) => (i + (e.key === 'ArrowDown' ? 1 : n - 1)) % n);
-    } else if (e.key === 'Enter' && !e.ctrlKey && !e.metaKey) {
-      e.preventDefault(); // never submit the page from the "to" line
-      if (shown && options[active]) add(options[active]);
-    } else if (e.key === 'Escape') {
-      setOpen(false);
-    } else if (e.key === 'Backspace' && query === '' && chosen.length > 0) {
-      remove(chosen[chosen.length - 1]);
-    }
-  };
-
-  const user = (id: Id) => users.find((u) => u.id === id);
-  return html`<div class="field">
-    <span class="field-label">${t('pager.to')}</span>
-    <div class="pager-to">
-      ${chosen.map(
-        (r) => html`<span
-          key=${`${r.kind}-${r.id}`}
-          class=${`pager-chip${r.kind === 'dept' ? ' dept' : ''}`}
-          data-testid=${r.kind === 'dept' ? `pager-chip-dept-${r.id}` : `pager-chip-${r.id}`}
-        >
-          ${r.kind === 'dept' ? html`<span aria-hidden="true">🏢</span>` : null}${r.name}
-          <button type="button" class="pager-chip-x" title=${t('pager.remove')} onClick=${() => remove(r)}>×</button>
-        </span>`,
-      )}
-      <input
-        type="text"
-        class="pager-to-input"
-        data-testid="pager-to-input"
-        role="combobox"
-        aria-expanded=${shown}
-        autocomplete="off"
-        placeholder=${chosen.length ? '' : t('pager.to_placeholder')}
-        value=${query}
-        onInput=${(e: Event) => {
-          setQuery(input(e));
-          setOpen(true);
-          setActive(0);
-        }}
-        onKeyDown=${onKey}
-        onFocus=${() => setOpen(true)}
-        onBlur=${() => setTimeout(() => setOpen(false), 150)}
-      />
-      ${shown
-        ? html`<ul class="pager-options" role="listbox">
-            ${options.map((o, i) => {
-              const u = o.kind === 'user' ? user(o.id) : undefined;
-              return html`<li
-                key=${`${o.kind}-${o.id}`}
-                role="option"
-                aria-selected=${i === active}
-                class=${`pager-option${i === active ? ' active' : ''}`}
-                data-testid=${o.kind === 'dept' ? `pager-to-dept-option-${o.id}` : `pager-to-option-${o.id}`}
-                onMouseDown=${(e: Event) => {
-                  e.preventDefault();
-                  add(o);
-                }}
-              >
-                ${o.kind === 'dept'
-                  ? html`<span class="pager-option-name">🏢 ${o.name}</span>
-                      <span class="muted">${t('pager.whole_department')}</span>`
-                  : html`<span class="pager-option-name">${o.name}</span>
-                      <span class="muted">
-                        ${[u?.title, pager.departmentName(u?.department_id ?? null)].filter(Boolean).join(' · ')}
-                      </span>`}
-              </li>`;
-            })}
-            ${error ? html`<li class="pager-option muted">${t('pager.lookup_failed')}</li>` : null}
-          </ul>`
-        : null}
-    </div>
-    <select
-      class="pager-dept-select"
-      data-testid="pager-dept-select"
-      value=""
-      onChange=${(e: Event) => {
-        const select = e.currentTarget as HTMLSelectElement;
-        const dept = departments.find((d) => d.id === select.value);
-        if (dept) add({ kind: 'dept', id: dept.id, name: dept.name });
-        select.value = '';
-      }}
-    >
-      <option value="">${t('pager.add_department')}</option>
-      ${departmentTree(departments).map(
-        (o) => html`<option key=${o.id} value=${o.id} disabled=${has('dept', o.id)}>
-          ${'\u3000'.repeat(o.depth)}${o.label}
-        </option>`,
-      )}
-    </select>
-  </div>`;
-}
-
 function Compose({ pager }: { pager: PagerModel }) {
   const [recipients, setRecipients] = useState<Recipient[]>([]);
   const [body, setBody] = useState('');
   const [urgent, setUrgent] = useState(false);
-  const [uploads, setUploads] = useState<Upload[]>([]);
+  const uploads = useUploads();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   // One key per composed page: a retry after a failure or timeout reuses it.
   const clientMsgId = useRef(newClientMsgId());
-  const fileInput = useRef<HTMLInputElement>(null);
-
-  const patchUpload = (key: number, change: Partial<Upload>) =>
-    setUploads((list) => list.map((u) => (u.key === key ? { ...u, ...change } : u)));
-
-  const attach = (files: FileList | null) => {
-    for (const file of Array.from(files ?? [])) {
-      const item: Upload = {
-        key: ++uploadKey,
-        name: file.name,
-        size: file.size,
-        loaded: 0,
-        info: null,
-        error: null,
-        abort: new AbortController(),
-      };
-      setUploads((list) => [...list, item]);
-      uploadFile(file, (loaded) => patchUpload(item.key, { loaded }), item.abort.signal)
-        .then((info) => patchUpload(item.key, { info, loaded: file.size }))
-        .catch((err: unknown) => patchUpload(item.key, { error: ApiError.from(err) }));
-    }
-    if (fileInput.current) fileInput.current.value = '';
-  };
-
-  const removeUpload = (u: Upload) => {
-    u.abort.abort();
-    setUploads((list) => list.filter((x) => x.key !== u.key));
-  };
-
-  const uploading = uploads.some((u) => !u.info && !u.error);
 
   const send = async () => {
     const text = body.trim();
     if (recipients.length === 0) return setError(new ApiError({ code: 'bad_request', message: t('pager.need_recipient') }));
     if (!text) return setError(new ApiError({ code: 'bad_request', message: t('pager.need_body') }));
-    if (uploading) return setError(new ApiError({ code: 'bad_request', message: t('pager.wait_uploads') }));
-    if (uploads.some((u) => u.error)) return setError(new ApiError({ code: 'bad_request', message: t('pager.failed_uploads') }));
+    const problem = uploadProblem(uploads);
+    if (problem) return setError(new ApiError({ code: 'bad_request', message: problem }));
     setBusy(true);
     setError(null);
     try {
       const priority: Priority = urgent ? 'urgent' : 'normal';
-      const attachments = uploads.flatMap((u) => (u.info ? [u.info] : []));
-      await pager.send({ recipients, body: text, priority, attachments }, clientMsgId.current);
+      await pager.send({ recipients, body: text, priority, attachments: uploads.files }, clientMsgId.current);
       clientMsgId.current = newClientMsgId();
       setRecipients([]);
       setBody('');
       setUrgent(false);
-      setUploads([]);
+      uploads.clear();
       listTab.set('sent');
       toast(t('pager.sent'), 'success');
     } catch (err) {
@@ -334,7 +115,7 @@ function Compose({ pager }: { pager: PagerModel }) {
         void send();
       }}
     >
-      <${RecipientPicker} pager=${pager} chosen=${recipients} onChange=${setRecipients} />
+      <${RecipientPicker} source=${pager} prefix="pager" chosen=${recipients} onChange=${setRecipients} />
       <label class="field">
         <span class="field-label">${t('pager.body')}</span>
         <textarea
@@ -352,24 +133,7 @@ function Compose({ pager }: { pager: PagerModel }) {
           }}
         ></textarea>
       </label>
-      ${uploads.length > 0
-        ? html`<ul class="pager-uploads">
-            ${uploads.map(
-              (u) => html`<li key=${u.key} class=${`pager-upload${u.error ? ' failed' : ''}`} data-testid="pager-upload">
-                <span class="pager-upload-name">📎 ${u.name}</span>
-                <span class="muted">${formatSize(u.size)}</span>
-                ${u.error
-                  ? html`<span class="pager-upload-error">
-                      ${u.error.code === 'too_large' ? t('pager.file_too_large') : t('pager.upload_failed')}
-                    </span>`
-                  : u.info
-                    ? html`<span class="pager-upload-done">✓</span>`
-                    : html`<progress max=${u.size || 1} value=${u.loaded}></progress>`}
-                <button type="button" class="pager-chip-x" title=${t('pager.remove')} onClick=${() => removeUpload(u)}>×</button>
-              </li>`,
-            )}
-          </ul>`
-        : null}
+      <${UploadList} uploads=${uploads} prefix="pager" />
       <div class="pager-compose-tools">
         <label class=${`pager-urgent-toggle${urgent ? ' on' : ''}`}>
           <input
@@ -380,17 +144,7 @@ function Compose({ pager }: { pager: PagerModel }) {
           />
           ${t('pager.urgent')}
         </label>
-        <button type="button" class="btn btn-small btn-ghost" onClick=${() => fileInput.current?.click()}>
-          📎 ${t('pager.attach')}
-        </button>
-        <input
-          ref=${fileInput}
-          type="file"
-          multiple
-          hidden
-          data-testid="pager-attach"
-          onChange=${(e: Event) => attach((e.currentTarget as HTMLInputElement).files)}
-        />
+        <${AttachButton} uploads=${uploads} prefix="pager" />
         <span class="pager-hint muted">${t('pager.ctrl_enter')}</span>
         <button type="submit" class=${`btn ${urgent ? 'btn-danger' : 'btn-primary'}`} data-testid="pager-send" disabled=${busy}>
           ${busy ? t('pager.sending') : t('pager.send')}
@@ -967,43 +721,25 @@ export function PagerPopups({ ctx }: { ctx: AppContext }) {
   };
   return html`<div class="pager-popups" role="alert" aria-live="assertive">
     ${popups.map(
-      (m) => html`<div
+      (m) => html`<${PopupCard}
         key=${m.message_id}
-        class=${`pager-popup${m.priority === 'urgent' ? ' urgent' : ''}`}
-        data-testid="pager-popup"
-        data-message-id=${m.message_id}
-        data-priority=${m.priority}
-      >
-        <div class="pager-popup-head">
-          <span aria-hidden="true">${m.priority === 'urgent' ? '🚨' : '📟'}</span>
-          <strong class="pager-popup-from" onClick=${() => open(m.message_id, false)}>${m.from.name}</strong>
-          <${UrgentBadge} message=${m} />
-          <${ViaSms} message=${m} />
-          <button
-            type="button"
-            class="pager-chip-x"
-            title=${t('common.close')}
-            onClick=${() => pager.dismissPopup(m.message_id)}
-          >
-            ×
-          </button>
-        </div>
-        <div class="pager-popup-body" onClick=${() => open(m.message_id, false)}>${m.body}</div>
-        ${m.attachments?.length ? html`<div class="muted small">📎 ${t('pager.n_files', { n: m.attachments.length })}</div>` : null}
-        <div class="pager-popup-actions">
-          <button type="button" class="btn btn-small" data-testid="pager-popup-read" onClick=${() => void pager.markRead([m.message_id])}>
+        testid="pager-popup"
+        attrs=${{ 'data-message-id': m.message_id, 'data-priority': m.priority }}
+        urgent=${m.priority === 'urgent'}
+        icon=${m.priority === 'urgent' ? '🚨' : '📟'}
+        title=${m.from.name}
+        badges=${html`<${UrgentBadge} message=${m} /><${ViaSms} message=${m} />`}
+        body=${m.body}
+        extra=${m.attachments?.length ? html`<div class="muted small">📎 ${t('pager.n_files', { n: m.attachments.length })}</div>` : null}
+        onOpen=${() => open(m.message_id, false)}
+        onClose=${() => pager.dismissPopup(m.message_id)}
+        actions=${html`<button type="button" class="btn btn-small" data-testid="pager-popup-read" onClick=${() => void pager.markRead([m.message_id])}>
             ${t('pager.mark_read')}
           </button>
-          <button
-            type="button"
-            class="btn btn-small btn-primary"
-            data-testid="pager-popup-reply"
-            onClick=${() => open(m.message_id, true)}
-          >
+          <button type="button" class="btn btn-small btn-primary" data-testid="pager-popup-reply" onClick=${() => open(m.message_id, true)}>
             ${t('pager.reply')}
-          </button>
-        </div>
-      </div>`,
+          </button>`}
+      />`,
     )}
   </div>`;
 }

@@ -1,6 +1,7 @@
 // The panels of the work area. Later features (pager, circulation, meetings) add an entry here.
 import type { VNode } from 'preact';
 import { BoardView, type BoardActions } from './board';
+import { CirculationPanel, CirculationPopups } from './circulationView';
 import type { AppContext } from './context';
 import { html } from './html';
 import { t, type MessageKey } from './i18n';
@@ -48,6 +49,13 @@ export const panels: Panel[] = [
     View: PagerPanel,
     unread: (ctx) => ctx.pager.unread,
     Overlay: PagerPopups,
+  },
+  {
+    id: 'circulation',
+    label: 'nav.circulation',
+    View: CirculationPanel,
+    unread: (ctx) => ctx.circulation.unread,
+    Overlay: CirculationPopups,
   },
 ];
 

@@ -147,6 +147,8 @@ export function Shell({ ctx }: { ctx: AppContext }) {
       <${panel.View} ctx=${ctx} />
     </main>
     <${DocumentTitle} ctx=${ctx} />
-    ${panels.map((p) => (p.Overlay ? html`<${p.Overlay} key=${p.id} ctx=${ctx} />` : null))}
+    <div class="overlay-stack">
+      ${panels.map((p) => (p.Overlay ? html`<${p.Overlay} key=${p.id} ctx=${ctx} />` : null))}
+    </div>
   </div>`;
 }

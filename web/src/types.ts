@@ -194,3 +194,105 @@ export interface DirectoryUser {
   department_id: Id | null;
   title: string | null;
 }
+
+// --- circulation (传阅) ------------------------------------------------------------------------
+
+export type CircState = 'unopened' | 'opened' | 'confirmed';
+
+export interface CircCounts {
+  unopened: number;
+  opened: number;
+  confirmed: number;
+}
+
+/** A circulation as circulation.list lists it. */
+export interface CircItem {
+  circulation_id: Id;
+  title: string;
+  from: PersonRef;
+  deadline: string | null;
+  sent_at: string;
+  recalled: boolean;
+  /** inbox: where I stand */
+  my_state?: CircState | null;
+  /** sent: where the recipients stand */
+  counts?: CircCounts;
+}
+
+/** circulation.open */
+export interface CircDetail {
+  circulation_id: Id;
+  title: string;
+  /** sanitized HTML */
+  body: string;
+  from: PersonRef;
+  deadline: string | null;
+  sent_at: string;
+  attachments: FileInfo[];
+  recipients_count: number;
+  recalled: boolean;
+  /** null for the sender */
+  my_state: CircState | null;
+  my_comment: string | null;
+  my_opened_at?: string | null;
+  my_confirmed_at?: string | null;
+  /** when I confirmed: the server's my_confirmed_at, or what circulation.confirm answered */
+  confirmed_at?: string | null;
+}
+
+export interface CircRecipient {
+  user_id: Id;
+  name: string;
+  state: CircState;
+  opened_at: string | null;
+  confirmed_at: string | null;
+  comment: string | null;
+}
+
+/** circulation.status (the command) */
+export interface CircStatus {
+  circulation_id: Id;
+  counts: CircCounts;
+  recipients: CircRecipient[];
+  remind_allowed_at: string | null;
+}
+
+export interface CircCreateAnswer {
+  circulation_id: Id;
+  recipients_count: number;
+}
+
+export interface CircRemindAnswer {
+  reminded: number;
+  sms: number;
+  remind_allowed_at: string | null;
+}
+
+// Event payloads
+export interface CircReceived {
+  circulation_id: Id;
+  title: string;
+  from: PersonRef;
+  deadline: string | null;
+  sent_at: string;
+}
+export interface CircStatusEvent {
+  circulation_id: Id;
+  user_id: Id;
+  state: CircState;
+  at: string;
+  comment?: string | null;
+}
+export interface CircReminder {
+  circulation_id: Id;
+  title: string;
+  from: PersonRef;
+  deadline: string | null;
+}
+export interface CircRecalled {
+  circulation_id: Id;
+}
+export interface CircOverdue {
+  circulation_id: Id;
+  unconfirmed: PersonRef[];
+}
