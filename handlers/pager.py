@@ -436,14 +436,26 @@ async def sms_flush(services: Services, tx: Transaction, payload: dict[str, Any]
 
 
 async def _flush_sms(services: Services, tx: Transaction, user_id: int) -> None:
-    _, pending, _ = await q.lock_notify_state(tx.conn, user_id)
+    sent_at, pending, _ = await q.lock_notify_state(tx.conn, user_id)
     pages = await q.still_unread(tx.conn, user_id, pending)  # read meanwhile: no SMS
-    if not pages:
+    phone, _, _ = await q.user_contact(tx.conn, user_id)
+    if not pages or phone is None:
         await q.set_sms_pending(tx.conn, user_id, [])
         return
-    phone, _, _ = await q.user_contact(tx.conn, user_id)
-    if phone is None:
-        await q.set_sms_pending(tx.conn, user_id, [])
+    # In quiet hours only urgent pages go now; the others keep waiting for the quiet to end.
+    start, end = await q.quiet_hours(tx.conn, user_id)
+    quiet_end = _in_quiet(utcnow(), start, end, ZoneInfo(services.config.timezone))
+    held = [pg.message_id for pg in pages if quiet_end is not None and pg.priority != "urgent"]
+    pages = [pg for pg in pages if pg.message_id not in held]
+    if held:
+        assert quiet_end is not None
+        # Not before the quiet ends, nor inside the digest window of the SMS sent last (or now).
+        last = utcnow() if pages else sent_at
+        window_end = last + timedelta(seconds=services.config.sms_digest_s) if last else quiet_end
+        due = max(quiet_end, window_end)
+        await schedule(tx.conn, SMS_FLUSH, str(user_id), due, {"user_id": user_id})
+    if not pages:
+        await q.set_sms_pending(tx.conn, user_id, held)
         return
     ids = [pg.message_id for pg in pages]
     await enqueue(
@@ -456,7 +468,7 @@ async def _flush_sms(services: Services, tx: Transaction, user_id: int) -> None:
         refs=ids,
     )
     await q.set_sms_state(tx.conn, user_id, ids, "queued")
-    await q.sms_sent_now(tx.conn, user_id)
+    await q.sms_sent_now(tx.conn, user_id, still_pending=held)
     tx.after_commit(_poke_outbox(services))
 
 
@@ -491,6 +503,10 @@ async def email_check(services: Services, tx: Transaction, payload: dict[str, An
     user_id = int(payload["user_id"])
     cfg = services.config
     if services.hub.presence(user_id) != "offline":
+        # Reading in the browser now; if they leave with pages still unread, look again later.
+        if await q.unread_not_emailed(tx.conn, user_id):
+            due = utcnow() + timedelta(seconds=cfg.email_offline_s)
+            await schedule(tx.conn, EMAIL_CHECK, str(user_id), due, {"user_id": user_id})
         return
     pages = await q.unread_not_emailed(tx.conn, user_id)
     _, email, last_seen = await q.user_contact(tx.conn, user_id)

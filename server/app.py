@@ -206,6 +206,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     ]
     tasks = [asyncio.create_task(job) for job in jobs]
     yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    services.timers.stop()
+    services.outbox.stop()
+    pending = set(tasks)
+    while pending:  # cancel again if a cancel was swallowed, rather than wait forever
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1)

@@ -115,21 +115,31 @@ class Outbox:
             self.on_sent.update(s.on_sent)
             self.on_failed.update(s.on_failed)
         self._wake = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the item at hand and return: a cancel alone can be lost (Python 3.11's
+        wait_for may swallow it when the awaited thing completes in the same step)."""
+        self._stopping = True
+        self._wake.set()
 
     def poke(self) -> None:
         self._wake.set()
 
     async def run(self, services: Services) -> None:
-        while True:
+        while not self._stopping:
             try:
-                while await self._deliver_one(services):
+                while not self._stopping and await self._deliver_one(services):
                     pass
                 timeout = await self._until_next()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.exception("outbox: database unavailable")
                 timeout = POLL_S
+            if self._stopping:
+                return
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

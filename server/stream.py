@@ -7,7 +7,7 @@ Only this module appends durable events; handlers call `tx.emit`, never the sock
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,7 +84,7 @@ class Transaction:
         self.events.extend(Committed(u, s, event.type, at, data) for u, s in seqs.items())
         return seqs
 
-    async def emit_each(self, items: list[tuple[int, Event]]) -> list[int | None]:
+    async def emit_each(self, items: Sequence[tuple[int, Event]]) -> list[int | None]:
         """Append a different event per item (a user may repeat); returns each item's seq."""
         if not items:
             return []

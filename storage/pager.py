@@ -368,7 +368,9 @@ async def sms_candidates(
         WHERE r.message_id = $1 AND u.phone IS NOT NULL AND r.sms_state IS NULL
           AND r.read_at IS NULL
           AND CASE WHEN $2 THEN coalesce(p.sms_fallback, 'offline') IN ('offline', 'urgent')
-                   ELSE r.delivered_at IS NULL AND coalesce(p.sms_fallback, 'offline') = 'offline'
+                   ELSE r.delivered_at IS NULL
+                        AND (coalesce(p.sms_fallback, 'offline') = 'offline'
+                             OR (p.sms_fallback = 'urgent' AND m.priority = 'urgent'))
               END
         ORDER BY r.user_id
         """,
@@ -400,10 +402,13 @@ async def set_sms_pending(conn: asyncpg.Connection, user_id: int, pending: Seque
     )
 
 
-async def sms_sent_now(conn: asyncpg.Connection, user_id: int) -> None:
+async def sms_sent_now(
+    conn: asyncpg.Connection, user_id: int, still_pending: Sequence[int] = ()
+) -> None:
     await conn.execute(
-        "UPDATE notify_state SET sms_sent_at = now(), sms_pending = '{}' WHERE user_id = $1",
+        "UPDATE notify_state SET sms_sent_at = now(), sms_pending = $2 WHERE user_id = $1",
         user_id,
+        sorted(still_pending),
     )
 
 
@@ -466,6 +471,11 @@ async def mark_emailed(
 
 async def email_sent_now(conn: asyncpg.Connection, user_id: int) -> None:
     await conn.execute("UPDATE notify_state SET email_sent_at = now() WHERE user_id = $1", user_id)
+
+
+async def quiet_hours(db: Executor, user_id: int) -> tuple[time | None, time | None]:
+    row = await db.fetchrow("SELECT quiet_start, quiet_end FROM prefs WHERE user_id = $1", user_id)
+    return (row["quiet_start"], row["quiet_end"]) if row else (None, None)
 
 
 async def user_contact(
