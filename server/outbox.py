@@ -7,7 +7,6 @@ with capped exponential backoff and given up after a bounded number of tries."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -18,14 +17,13 @@ import msgspec
 
 from server.sms import SendFailed, SmsGateway
 from server.stream import Stream, Transaction
+from server.worker import POLL_S, Worker
 
 if TYPE_CHECKING:
     from server.mailer import Mailer
     from server.services import Services
 
 log = logging.getLogger(__name__)
-
-POLL_S = 1.0
 
 
 class OutboxRow(msgspec.Struct, frozen=True):
@@ -93,7 +91,9 @@ async def enqueue(
     )
 
 
-class Outbox:
+class Outbox(Worker):
+    name = "outbox"
+
     def __init__(
         self,
         stream: Stream,
@@ -104,6 +104,7 @@ class Outbox:
         max_attempts: int,
         backoff_s: float,
     ) -> None:
+        super().__init__()
         self.stream = stream
         self.gateway = gateway
         self.mailer = mailer
@@ -114,44 +115,15 @@ class Outbox:
         for s in sets:
             self.on_sent.update(s.on_sent)
             self.on_failed.update(s.on_failed)
-        self._wake = asyncio.Event()
-        self._stopping = False
 
-    def stop(self) -> None:
-        """Finish the item at hand and return: a cancel alone can be lost (Python 3.11's
-        wait_for may swallow it when the awaited thing completes in the same step)."""
-        self._stopping = True
-        self._wake.set()
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    async def run(self, services: Services) -> None:
-        while not self._stopping:
-            try:
-                while not self._stopping and await self._deliver_one(services):
-                    pass
-                timeout = await self._until_next()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.exception("outbox: database unavailable")
-                timeout = POLL_S
-            if self._stopping:
-                return
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-
-    async def _until_next(self) -> float:
+    async def until_next(self) -> float:
         wait = await self.stream.pool.fetchval(
             "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM outbox"
             " WHERE state = 'pending'"
         )
         return POLL_S if wait is None else max(0.0, min(POLL_S, float(wait)))
 
-    async def _deliver_one(self, services: Services) -> bool:
+    async def work_one(self, services: Services) -> bool:
         async with self.stream.transaction() as tx:
             rec = await tx.conn.fetchrow(
                 "SELECT id, kind, topic, user_id, address, subject, body, refs, attempts"

@@ -3,7 +3,6 @@ the process restarted in between. Handler modules declare what a kind of timer d
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ import asyncpg
 import msgspec
 
 from server.stream import Stream, Transaction, utcnow
+from server.worker import POLL_S, Worker
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 TimerHandler = Callable[["Services", Transaction, dict[str, Any]], Awaitable[None]]
 MAX_ATTEMPTS = 8
-POLL_S = 1.0  # the longest a timer set by another node waits to be noticed
 
 
 class TimerSet:
@@ -57,50 +56,23 @@ async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
 
 
-class Timers:
+class Timers(Worker):
+    name = "timers"
+
     def __init__(self, stream: Stream, sets: list[TimerSet]) -> None:
+        super().__init__()
         self.stream = stream
         self.handlers: dict[str, TimerHandler] = {}
         for s in sets:
             self.handlers.update(s.handlers)
-        self._wake = asyncio.Event()
-        self._stopping = False
 
-    def stop(self) -> None:
-        """Finish the item at hand and return: a cancel alone can be lost (Python 3.11's
-        wait_for may swallow it when the awaited thing completes in the same step)."""
-        self._stopping = True
-        self._wake.set()
-
-    def poke(self) -> None:
-        """Something was scheduled here: look again now rather than at the next poll."""
-        self._wake.set()
-
-    async def run(self, services: Services) -> None:
-        while not self._stopping:
-            try:
-                while not self._stopping and await self._fire_one(services):
-                    pass
-                timeout = await self._until_next()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.exception("timer loop: database unavailable")
-                timeout = POLL_S
-            if self._stopping:
-                return
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-
-    async def _until_next(self) -> float:
+    async def until_next(self) -> float:
         due = await self.stream.pool.fetchval("SELECT min(due_at) FROM timers")
         if due is None:
             return POLL_S
         return max(0.0, min(POLL_S, (due - utcnow()).total_seconds()))
 
-    async def _fire_one(self, services: Services) -> bool:
+    async def work_one(self, services: Services) -> bool:
         row = None
         try:
             async with self.stream.transaction() as tx:
