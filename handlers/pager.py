@@ -27,7 +27,7 @@ from server.outbox import OutboxRow, OutboxSet, enqueue
 from server.services import Services
 from server.sms import fit_sms, verify
 from server.stream import Transaction, utcnow
-from server.timers import TimerSet, schedule
+from server.timers import TimerSet, schedule, schedule_per_user
 from storage import directory as dq
 from storage import files as fq
 from storage import pager as q
@@ -162,22 +162,8 @@ async def _schedule_fallbacks(
             await schedule(tx.conn, SMS_URGENT, str(message_id), due, payload)
     if services.outbox.mailer is not None:
         due = sent_at + timedelta(seconds=cfg.email_offline_s)
-        for r in recipients:
-            if r.email:
-                await _schedule_if_later(tx, EMAIL_CHECK, r.id, due)
+        await schedule_per_user(tx.conn, EMAIL_CHECK, [r.id for r in recipients if r.email], due)
     tx.after_commit(_poke_timers(services))
-
-
-async def _schedule_if_later(tx: Transaction, kind: str, user_id: int, due: datetime) -> None:
-    """One pending timer per person: an earlier one already covers this."""
-    await tx.conn.execute(
-        "INSERT INTO timers (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)"
-        " ON CONFLICT (kind, key) DO NOTHING",
-        kind,
-        str(user_id),
-        due,
-        msgspec.json.encode({"user_id": user_id}),
-    )
 
 
 def _poke_timers(services: Services):  # type: ignore[no-untyped-def]

@@ -52,6 +52,21 @@ async def schedule(
     )
 
 
+async def schedule_per_user(
+    conn: asyncpg.Connection, kind: str, user_ids: list[int], due_at: datetime
+) -> None:
+    """One timer per user (key = the user id, payload {user_id}) in one statement; a user whose
+    timer of this kind is already pending keeps it, since the earlier one covers this too."""
+    await conn.execute(
+        "INSERT INTO timers (kind, key, due_at, payload)"
+        " SELECT $1, u::text, $3, jsonb_build_object('user_id', u)"
+        " FROM unnest($2::bigint[]) AS u ON CONFLICT (kind, key) DO NOTHING",
+        kind,
+        user_ids,
+        due_at,
+    )
+
+
 async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
 
