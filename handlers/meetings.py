@@ -401,7 +401,8 @@ async def build_minutes(
     marks = await q.marks(db, m.id)
     by_id = {s.id: s for s in said}
     attended = {s.user_id for s in stays}
-    started = m.starts_at or (stays[0].joined_at if stays else m.created_at)
+    # When it actually began: the first arrival; the scheduled time only if nobody came.
+    started = stays[0].joined_at if stays else (m.starts_at or m.created_at)
     return {
         "meeting_id": str(m.id),
         "title": m.title,

@@ -26,7 +26,7 @@ import {
 import type { AppContext } from './context';
 import { ApiError } from './http';
 import { html } from './html';
-import { formatAgo, formatDayTime, formatFull, t, type MessageKey } from './i18n';
+import { formatAgo, formatDayTime, formatFull, localInputValue, t, type MessageKey } from './i18n';
 import type { PagerModel } from './pager';
 import { useStore } from './store';
 import { toast } from './toast';
@@ -551,12 +551,6 @@ function RichEditor({ editor, empty, onInput }: { editor: { current: HTMLDivElem
       }}
     ></div>
   </div>`;
-}
-
-/** `<input type="datetime-local">` wants local "YYYY-MM-DDTHH:MM". */
-function localInputValue(date: Date): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
 function Compose({ circ, people }: { circ: CirculationModel; people: PagerModel }) {

@@ -1,6 +1,7 @@
-// Pieces shared by the panels that send things to people (pager, circulation): the recipient
-// picker (people and whole departments), attachment upload with progress, the download list, and
-// the idempotency key. Test ids are built from a prefix (`pager-…`, `circ-…`).
+// Pieces shared by the panels that send things to people (pager, circulation, meetings): the
+// recipient picker (people and whole departments, or people only), attachment upload with
+// progress, the download list, and the idempotency key. Test ids are built from a prefix
+// (`pager-…`, `circ-…`, `meet-…`).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { departmentTree } from './board';
 import { ErrorNote } from './components';
@@ -51,11 +52,14 @@ export function RecipientPicker(props: {
   source: PeopleSource;
   chosen: Recipient[];
   onChange: (r: Recipient[]) => void;
-  /** test-id prefix: `pager`, `circ` */
+  /** test-id prefix: `pager`, `circ`, `meet` */
   prefix: string;
   label?: string;
+  /** people only: no department options, no department select (meeting participants) */
+  peopleOnly?: boolean;
 }) {
   const { source, chosen, onChange, prefix } = props;
+  const withDepartments = !props.peopleOnly;
   const departments = useStore(source.departments);
   const [query, setQuery] = useState('');
   const [users, setUsers] = useState<DirectoryUser[]>([]);
@@ -87,7 +91,7 @@ export function RecipientPicker(props: {
 
   const has = (kind: Recipient['kind'], id: Id) => chosen.some((r) => r.kind === kind && r.id === id);
   const needle = query.trim().toLowerCase();
-  const deptMatches = needle
+  const deptMatches = needle && withDepartments
     ? departments.filter((d) => d.name.toLowerCase().includes(needle) && !has('dept', d.id)).slice(0, 5)
     : [];
   const options: Recipient[] = [
@@ -141,7 +145,7 @@ export function RecipientPicker(props: {
         role="combobox"
         aria-expanded=${shown}
         autocomplete="off"
-        placeholder=${chosen.length ? '' : t('pager.to_placeholder')}
+        placeholder=${chosen.length ? '' : t(withDepartments ? 'pager.to_placeholder' : 'pager.to_placeholder_people')}
         value=${query}
         onInput=${(e: Event) => {
           setQuery(input(e));
@@ -180,7 +184,7 @@ export function RecipientPicker(props: {
           </ul>`
         : null}
     </div>
-    <select
+    ${withDepartments ? html`<select
       class="pager-dept-select"
       data-testid=${`${prefix}-dept-select`}
       value=""
@@ -197,7 +201,7 @@ export function RecipientPicker(props: {
           ${'\u3000'.repeat(o.depth)}${o.label}
         </option>`,
       )}
-    </select>
+    </select>` : null}
   </div>`;
 }
 

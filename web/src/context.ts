@@ -4,6 +4,7 @@ import { Connection } from './api';
 import { BoardModel } from './board';
 import { CirculationModel } from './circulation';
 import { startIdleReporting } from './idle';
+import { MeetingsModel } from './meetings';
 import { NotesModel, noteTarget } from './notes';
 import { PagerModel } from './pager';
 import type { User } from './types';
@@ -18,6 +19,7 @@ export interface AppContext {
   notes: NotesModel;
   pager: PagerModel;
   circulation: CirculationModel;
+  meetings: MeetingsModel;
   dispose(): void;
 }
 
@@ -27,6 +29,7 @@ export function createContext(me: User): AppContext {
   const notes = new NotesModel(api);
   const pager = new PagerModel(api, me);
   const circulation = new CirculationModel(api, me);
+  const meetings = new MeetingsModel(api, me);
   const stopIdle = startIdleReporting(api);
   api.start();
   // Models load on connect; should the socket be slow to come up, load over HTTP meanwhile.
@@ -36,6 +39,7 @@ export function createContext(me: User): AppContext {
     void notes.reload();
     void pager.reload();
     void circulation.reload();
+    void meetings.reload();
   }, FIRST_LOAD_FALLBACK_MS);
 
   return {
@@ -45,6 +49,7 @@ export function createContext(me: User): AppContext {
     notes,
     pager,
     circulation,
+    meetings,
     dispose() {
       clearTimeout(fallback);
       stopIdle();

@@ -1,5 +1,6 @@
 // Attachments: upload (multipart, with progress) and download (the bytes need the Bearer
-// token, so a plain link cannot fetch them: fetch → blob → a temporary object URL).
+// token, so a plain link cannot fetch them: fetch → blob → a temporary object URL); the same
+// download for other token-guarded files (meeting minutes as Markdown).
 import { accessToken, refreshSession } from './auth';
 import { ApiError, unwrap } from './http';
 import type { Envelope, FileInfo } from './types';
@@ -58,11 +59,9 @@ export async function uploadFile(
   return unwrap(envelope, status);
 }
 
-async function fetchFile(fileId: string): Promise<Response> {
-  const get = () =>
-    fetch(`${UPLOAD_PATH}/${encodeURIComponent(fileId)}`, {
-      headers: { Authorization: `Bearer ${accessToken() ?? ''}` },
-    });
+/** GET with the Bearer token (once more with a fresh one after a 401). Throws ApiError. */
+async function fetchWithToken(path: string): Promise<Response> {
+  const get = () => fetch(path, { headers: { Authorization: `Bearer ${accessToken() ?? ''}` } });
   let response: Response;
   try {
     response = await get();
@@ -87,17 +86,22 @@ async function fetchFile(fileId: string): Promise<Response> {
   return response;
 }
 
-/** Fetch the bytes with the token and hand them to the browser as a download. */
-export async function downloadFile(file: FileInfo): Promise<void> {
-  const blob = await (await fetchFile(file.file_id)).blob();
+/** Fetch what `path` serves with the token and hand it to the browser as a download. */
+export async function downloadFrom(path: string, name: string): Promise<void> {
+  const blob = await (await fetchWithToken(path)).blob();
   const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
   link.href = url;
-  link.download = file.name || file.file_id;
+  link.download = name;
   document.body.appendChild(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** An attachment's bytes, as a download. */
+export function downloadFile(file: FileInfo): Promise<void> {
+  return downloadFrom(`${UPLOAD_PATH}/${encodeURIComponent(file.file_id)}`, file.name || file.file_id);
 }
 
 /** "12 KB", "3.4 MB" */

@@ -5,6 +5,7 @@ import { CirculationPanel, CirculationPopups } from './circulationView';
 import type { AppContext } from './context';
 import { html } from './html';
 import { t, type MessageKey } from './i18n';
+import { MeetingPopups, MeetingsPanel } from './meetingsView';
 import { NoteDialog, NotesPanel, noteTarget } from './notes';
 import { PagerPanel, PagerPopups } from './pagerView';
 import type { Store } from './store';
@@ -56,6 +57,13 @@ export const panels: Panel[] = [
     View: CirculationPanel,
     unread: (ctx) => ctx.circulation.unread,
     Overlay: CirculationPopups,
+  },
+  {
+    id: 'meetings',
+    label: 'nav.meetings',
+    View: MeetingsPanel,
+    unread: (ctx) => ctx.meetings.unread,
+    Overlay: MeetingPopups,
   },
 ];
 

@@ -296,3 +296,106 @@ export interface CircOverdue {
   circulation_id: Id;
   unconfirmed: PersonRef[];
 }
+
+// --- meetings (会议) ---------------------------------------------------------------------------
+
+export type MarkKind = 'decision' | 'action';
+
+/** A meeting as meeting.list lists it. */
+export interface MeetingItem {
+  meeting_id: Id;
+  title: string;
+  chair: PersonRef;
+  starts_at: string | null;
+  created_at: string;
+  closed_at: string | null;
+}
+
+/** meeting.join → meeting */
+export interface MeetingDetail extends MeetingItem {
+  agenda: string;
+  participants: PersonRef[];
+  circulation_id: Id | null;
+}
+
+/** One turn of the transcript (meeting.join → messages, the meeting.message push). */
+export interface MeetingSaid {
+  meeting_id: Id;
+  message_id: Id;
+  from: PersonRef;
+  body: string;
+  at: string;
+}
+
+/** meeting.join → marks */
+export interface MeetingMark {
+  mark_id: Id;
+  message_id: Id;
+  kind: MarkKind;
+  assignee: PersonRef | null;
+  due: string | null;
+  at: string;
+}
+
+export interface MeetingJoinAnswer {
+  meeting: MeetingDetail;
+  messages: MeetingSaid[];
+  marks: MeetingMark[];
+  present: Id[];
+}
+
+/** The minutes object (meeting.close → minutes, meeting.minutes → minutes). */
+export interface Minutes {
+  meeting_id: Id;
+  title: string;
+  agenda: string;
+  chair: PersonRef;
+  started_at: string;
+  ended_at: string;
+  attendees: (PersonRef & { joined_at: string; left_at: string | null })[];
+  absentees: PersonRef[];
+  decisions: { mark_id: Id; message_id: Id; body: string; by: string }[];
+  actions: { mark_id: Id; message_id: Id; body: string; assignee: PersonRef | null; due: string | null }[];
+  transcript: MeetingSaid[];
+  summary: string | null;
+  circulation_id: Id | null;
+}
+
+// Event payloads
+export interface MeetingInvited {
+  meeting_id: Id;
+  title: string;
+  agenda: string;
+  chair: PersonRef;
+  starts_at: string | null;
+}
+export interface MeetingPresence {
+  meeting_id: Id;
+  user_id: Id;
+  present: boolean;
+}
+export interface MeetingMarked {
+  meeting_id: Id;
+  message_id: Id;
+  mark_id: Id;
+  kind: MarkKind;
+  body: string;
+  assignee: PersonRef | null;
+  due: string | null;
+}
+export interface MeetingActionAssigned {
+  meeting_id: Id;
+  meeting_title: string;
+  message_id: Id;
+  mark_id: Id;
+  body: string;
+  due: string | null;
+  assigned_by: PersonRef;
+}
+export interface MeetingChair {
+  meeting_id: Id;
+  chair: PersonRef;
+}
+export interface MeetingClosed {
+  meeting_id: Id;
+}
