@@ -20,6 +20,7 @@ from handlers.directory import user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
 from server.events import (
+    Event,
     MeetingActionAssigned,
     MeetingChair,
     MeetingClosed,
@@ -33,6 +34,7 @@ from server.http import authenticate
 from server.hub import Connection
 from server.keys import SERVICES
 from server.services import Services
+from server.stream import Transaction
 from storage import directory as dq
 from storage import meetings as q
 
@@ -76,6 +78,11 @@ def meeting_view(m: q.Meeting, people: list[tuple[int, str]]) -> dict[str, Any]:
         "participants": [{"id": str(i), "name": n} for i, n in people],
         "circulation_id": str(m.circulation_id) if m.circulation_id else None,
     }
+
+
+async def _to_participants(tx: Transaction, meeting_id: int, event: Event) -> None:
+    """A durable event for every participant, in the room or not (they catch up on resume)."""
+    await tx.emit([u for u, _ in await q.participants(tx.conn, meeting_id)], event)
 
 
 def said_view(meeting_id: int, s: q.Said) -> dict[str, Any]:
@@ -233,9 +240,9 @@ async def meeting_say(ctx: Ctx, p: Say) -> dict[str, Any]:
         assert m is not None
         _open_only(m)
         said = await q.say(tx.conn, m.id, ctx.user.id, body)
-        people = [u for u, _ in await q.participants(tx.conn, m.id)]
-        await tx.emit(
-            people,
+        await _to_participants(
+            tx,
+            m.id,
             MeetingMessage(
                 meeting_id=str(m.id),
                 message_id=str(said.id),
@@ -297,10 +304,10 @@ async def meeting_mark(ctx: Ctx, p: MarkIn) -> dict[str, Any]:
             due=p.due,
             marked_by=ctx.user.id,
         )
-        people = [u for u, _ in await q.participants(tx.conn, m.id)]
         assignee_ref = UserRef(str(assignee), mark.assignee_name or "") if assignee else None
-        await tx.emit(
-            people,
+        await _to_participants(
+            tx,
+            m.id,
             MeetingMarked(
                 meeting_id=str(m.id),
                 message_id=str(said.id),
@@ -346,8 +353,9 @@ async def meeting_handover(ctx: Ctx, p: Handover) -> dict[str, Any]:
     assert new_chair is not None
     async with ctx.transaction() as tx:
         await q.set_chair(tx.conn, m.id, to)
-        people = [u for u, _ in await q.participants(tx.conn, m.id)]
-        await tx.emit(people, MeetingChair(meeting_id=str(m.id), chair=user_ref(new_chair)))
+        await _to_participants(
+            tx, m.id, MeetingChair(meeting_id=str(m.id), chair=user_ref(new_chair))
+        )
     return {"meeting_id": p.meeting_id, "chair": {"id": str(to), "name": new_chair.name}}
 
 
