@@ -13,6 +13,7 @@ from socketio import packet
 
 from server.errors import AppError
 from server.hub import Connection
+from server.sio_manager import ScalableManager
 from storage import directory as dq
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def build_sio(max_frame_bytes: int, allowed_origins: tuple[str, ...]) -> Liaison
     return LiaisonServer(
         max_frame_bytes=max_frame_bytes,
         async_mode="aiohttp",
+        client_manager=ScalableManager(),
         cors_allowed_origins=_origin_check(allowed_origins),
         # Frames above our limit still arrive so they can be answered `too_large`; beyond this
         # hard cap the transport refuses them outright.
