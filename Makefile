@@ -43,5 +43,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy server handlers storage loadtests
 
+# The load benchmark: Liaison against the bare python-socketio floor, server and generator pinned
+# to a core each; writes loadtests/results/bench.md, .json and .html. About 10 minutes.
+# BENCH_ARGS=--profile samples the Liaison server with py-spy during the pager steps.
+bench: install
+	ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; $(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) web/node_modules web/dist

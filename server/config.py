@@ -86,6 +86,11 @@ class Config:
             email_offline_s=_env("LIAISON_EMAIL_OFFLINE_S", cls.email_offline_s, float),
             email_digest_s=_env("LIAISON_EMAIL_DIGEST_S", cls.email_digest_s, float),
             timezone=_env("LIAISON_TIMEZONE", cls.timezone),
+            rate_per_s=_env("LIAISON_RATE_PER_S", cls.rate_per_s, float),
+            rate_burst=_env("LIAISON_RATE_BURST", cls.rate_burst, int),
+            max_connections_per_user=_env(
+                "LIAISON_MAX_CONNECTIONS_PER_USER", cls.max_connections_per_user, int
+            ),
             circulation_remind_before_s=_env(
                 "LIAISON_CIRCULATION_REMIND_BEFORE_S", cls.circulation_remind_before_s, float
             ),

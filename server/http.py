@@ -41,6 +41,11 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
             exc.status, "bad_request"
         )
         return envelope_response(AppError(code, exc.reason).envelope(), exc.status)
+    except ConnectionResetError:
+        # The client went away mid-request (a websocket given up before its upgrade, say):
+        # nobody to answer and nothing wrong here, so no traceback either.
+        log.info("client went away: %s %s", request.method, request.path)
+        raise
     except Exception:
         log.exception("http handler failed: %s %s", request.method, request.path)
         return error_response(AppError("internal", "internal error"))
