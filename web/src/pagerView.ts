@@ -32,6 +32,19 @@ const checked = (e: Event) => (e.currentTarget as HTMLInputElement).checked;
 
 // --- small pieces -------------------------------------------------------------------------------
 
+/** The 紧急 (urgent) switch of the compose form and the reply box. */
+function UrgentToggle(props: { urgent: boolean; setUrgent: (v: boolean) => void; testid: string }) {
+  return html`<label class=${`pager-urgent-toggle${props.urgent ? ' on' : ''}`}>
+    <input
+      type="checkbox"
+      data-testid=${props.testid}
+      checked=${props.urgent}
+      onChange=${(e: Event) => props.setUrgent(checked(e))}
+    />
+    ${t('pager.urgent')}
+  </label>`;
+}
+
 function UrgentBadge({ message }: { message: PagerMessage }) {
   return message.priority === 'urgent' ? html`<span class="pager-urgent-badge">${t('pager.urgent')}</span>` : null;
 }
@@ -135,15 +148,7 @@ function Compose({ pager }: { pager: PagerModel }) {
       </label>
       <${UploadList} uploads=${uploads} prefix="pager" />
       <div class="pager-compose-tools">
-        <label class=${`pager-urgent-toggle${urgent ? ' on' : ''}`}>
-          <input
-            type="checkbox"
-            data-testid="pager-urgent"
-            checked=${urgent}
-            onChange=${(e: Event) => setUrgent(checked(e))}
-          />
-          ${t('pager.urgent')}
-        </label>
+        <${UrgentToggle} urgent=${urgent} setUrgent=${setUrgent} testid="pager-urgent" />
         <${AttachButton} uploads=${uploads} prefix="pager" />
         <span class="pager-hint muted">${t('pager.ctrl_enter')}</span>
         <button type="submit" class=${`btn ${urgent ? 'btn-danger' : 'btn-primary'}`} data-testid="pager-send" disabled=${busy}>
@@ -551,15 +556,7 @@ function ThreadView({ pager }: { pager: PagerModel }) {
         }}
       ></textarea>
       <div class="pager-reply-tools">
-        <label class=${`pager-urgent-toggle${urgent ? ' on' : ''}`}>
-          <input
-            type="checkbox"
-            data-testid="pager-reply-urgent"
-            checked=${urgent}
-            onChange=${(e: Event) => setUrgent(checked(e))}
-          />
-          ${t('pager.urgent')}
-        </label>
+        <${UrgentToggle} urgent=${urgent} setUrgent=${setUrgent} testid="pager-reply-urgent" />
         <button
           type="submit"
           class=${`btn btn-small ${urgent ? 'btn-danger' : 'btn-primary'}`}
