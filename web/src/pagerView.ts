@@ -32,6 +32,16 @@ const checked = (e: Event) => (e.currentTarget as HTMLInputElement).checked;
 
 // --- small pieces -------------------------------------------------------------------------------
 
+/** Ctrl+Enter (⌘+Enter) sends, unless an input method is still composing. */
+function sendOnCtrlEnter(send: () => Promise<void> | void) {
+  return (e: KeyboardEvent) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !composing(e)) {
+      e.preventDefault();
+      void send();
+    }
+  };
+}
+
 /** The 紧急 (urgent) switch of the compose form and the reply box. */
 function UrgentToggle(props: { urgent: boolean; setUrgent: (v: boolean) => void; testid: string }) {
   return html`<label class=${`pager-urgent-toggle${props.urgent ? ' on' : ''}`}>
@@ -138,12 +148,7 @@ function Compose({ pager }: { pager: PagerModel }) {
           placeholder=${t('pager.body_placeholder')}
           value=${body}
           onInput=${(e: Event) => setBody((e.currentTarget as HTMLTextAreaElement).value)}
-          onKeyDown=${(e: KeyboardEvent) => {
-            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !composing(e)) {
-              e.preventDefault();
-              void send();
-            }
-          }}
+          onKeyDown=${sendOnCtrlEnter(send)}
         ></textarea>
       </label>
       <${UploadList} uploads=${uploads} prefix="pager" />
@@ -548,12 +553,7 @@ function ThreadView({ pager }: { pager: PagerModel }) {
         placeholder=${replyTo ? t('pager.reply_placeholder', { name: peer.name }) : t('pager.body_placeholder')}
         value=${body}
         onInput=${(e: Event) => setBody((e.currentTarget as HTMLTextAreaElement).value)}
-        onKeyDown=${(e: KeyboardEvent) => {
-          if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !composing(e)) {
-            e.preventDefault();
-            void send();
-          }
-        }}
+        onKeyDown=${sendOnCtrlEnter(send)}
       ></textarea>
       <div class="pager-reply-tools">
         <${UrgentToggle} urgent=${urgent} setUrgent=${setUrgent} testid="pager-reply-urgent" />
