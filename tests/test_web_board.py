@@ -12,7 +12,12 @@ from tests.support import TEST_PASSWORD, Office
 NewPage = Callable[[], Awaitable[Page]]
 
 
-async def _sign_in(new_page: NewPage, url: str, account: str) -> Page:
+async def sign_in(new_page: NewPage, url: str, *accounts: str) -> list[Page]:
+    """Each account signed in on a page of its own (a separate browser context), connected."""
+    return [await _sign_in_one(new_page, url, a) for a in accounts]
+
+
+async def _sign_in_one(new_page: NewPage, url: str, account: str) -> Page:
     page = await new_page()
     await page.goto(url + "/")
     await page.get_by_test_id("login-account").fill(account)
@@ -28,8 +33,7 @@ async def test_a_business_trip_shows_on_a_colleagues_board_without_reload(
     office: Office, new_page: NewPage, artifacts: Path
 ) -> None:
     li = await office.person("li")
-    wang_page = await _sign_in(new_page, office.server.url, "wang")
-    li_page = await _sign_in(new_page, office.server.url, "li")
+    wang_page, li_page = await sign_in(new_page, office.server.url, "wang", "li")
     li_status = wang_page.get_by_test_id(f"status-{li.id}")
     await expect(li_status).to_have_attribute("data-status", "in_office")
     await expect(wang_page.get_by_test_id(f"presence-{li.id}")).to_have_attribute(
@@ -63,8 +67,7 @@ async def test_a_note_left_on_the_board_reaches_its_reader_live(
     office: Office, new_page: NewPage, artifacts: Path
 ) -> None:
     li = await office.person("li")
-    wang_page = await _sign_in(new_page, office.server.url, "wang")
-    li_page = await _sign_in(new_page, office.server.url, "li")
+    wang_page, li_page = await sign_in(new_page, office.server.url, "wang", "li")
     await wang_page.get_by_test_id(f"note-to-{li.id}").click()
     await wang_page.get_by_test_id("note-body").fill("下午三点来我办公室")
     await wang_page.get_by_test_id("note-submit").click()

@@ -8,7 +8,7 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 
 from tests.support import Office
-from tests.test_web_board import NewPage, _sign_in
+from tests.test_web_board import NewPage, sign_in
 
 
 async def _counts(page: Page, unopened: int, opened: int, confirmed: int) -> None:
@@ -22,9 +22,9 @@ async def test_the_senders_board_follows_open_and_confirm_live(
     office: Office, new_page: NewPage, artifacts: Path
 ) -> None:
     li, zhang = await office.person("li"), await office.person("zhang")
-    wang_page = await _sign_in(new_page, office.server.url, "wang")
-    li_page = await _sign_in(new_page, office.server.url, "li")
-    zhang_page = await _sign_in(new_page, office.server.url, "zhang")
+    wang_page, li_page, zhang_page = await sign_in(
+        new_page, office.server.url, "wang", "li", "zhang"
+    )
 
     await wang_page.get_by_test_id("nav-circulation").click()
     await wang_page.get_by_test_id("circ-new").click()

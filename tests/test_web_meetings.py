@@ -8,7 +8,7 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 
 from tests.support import Office
-from tests.test_web_board import NewPage, _sign_in
+from tests.test_web_board import NewPage, sign_in
 
 
 async def _enter(page: Page, mid: str) -> None:
@@ -21,9 +21,9 @@ async def test_three_people_meet_and_all_see_the_minutes(
     office: Office, new_page: NewPage, artifacts: Path
 ) -> None:
     li, zhang = await office.person("li"), await office.person("zhang")
-    wang_page = await _sign_in(new_page, office.server.url, "wang")
-    li_page = await _sign_in(new_page, office.server.url, "li")
-    zhang_page = await _sign_in(new_page, office.server.url, "zhang")
+    wang_page, li_page, zhang_page = await sign_in(
+        new_page, office.server.url, "wang", "li", "zhang"
+    )
 
     await wang_page.get_by_test_id("nav-meetings").click()
     await wang_page.get_by_test_id("meet-new").click()

@@ -8,15 +8,14 @@ from pathlib import Path
 from playwright.async_api import expect
 
 from tests.support import Office
-from tests.test_web_board import NewPage, _sign_in
+from tests.test_web_board import NewPage, sign_in
 
 
 async def test_a_page_pops_up_live_and_the_sender_sees_delivered_then_read(
     office: Office, new_page: NewPage, artifacts: Path
 ) -> None:
     li = await office.person("li")
-    wang_page = await _sign_in(new_page, office.server.url, "wang")
-    li_page = await _sign_in(new_page, office.server.url, "li")
+    wang_page, li_page = await sign_in(new_page, office.server.url, "wang", "li")
 
     await wang_page.get_by_test_id("nav-pager").click()
     await wang_page.get_by_test_id("pager-to-input").fill("李华")
