@@ -26,7 +26,7 @@ from server.keys import SERVICES
 from server.outbox import OutboxRow, OutboxSet, enqueue
 from server.services import Services
 from server.sms import fit_sms, verify
-from server.stream import Transaction, utcnow
+from server.stream import Ack, Transaction, utcnow
 from server.timers import TimerSet, schedule, schedule_per_user
 from storage import directory as dq
 from storage import files as fq
@@ -195,14 +195,9 @@ async def emit_receipts(tx: Transaction, receipts: list[q.Receipt]) -> None:
     )
 
 
-def delivered_on_ack(services: Services):  # type: ignore[no-untyped-def]
+async def delivered_on_ack(tx: Transaction, acks: list[Ack]) -> None:
     """A stream ack hook: pages whose event the user acknowledged are delivered."""
-
-    async def hook(user_id: int, previous: int, new: int) -> None:
-        async with services.stream.transaction() as tx:
-            await emit_receipts(tx, await q.mark_delivered_upto(tx.conn, user_id, previous, new))
-
-    return hook
+    await emit_receipts(tx, await q.mark_delivered(tx.conn, acks))
 
 
 class Read(Input):

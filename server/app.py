@@ -129,7 +129,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         outbox=outbox,
         inbound_sms=list(INBOUND_SMS),
     )
-    stream.ack_hooks.append(pager.delivered_on_ack(services))
+    stream.ack_hooks.append(pager.delivered_on_ack)
     hub.on_disconnect.append(meetings.leave_on_disconnect(services))
     attach(sio, services)
 

@@ -253,13 +253,10 @@ class Hub:
 
         Pushes committed meanwhile are held on the connection and go out after the replay, so
         the client sees one gapless sequence whichever way the race went."""
-        replay = None if last_seq is None else await self.stream.replay(conn.user_id, last_seq)
-        if replay is None or replay.events is None:
-            current = replay.current if replay else await self.stream.current(conn.user_id)
-            conn.sent_seq = current
-            await self.send_to(
-                conn, SyncReady(seq=current) if replay is None else SyncReset(seq=current)
-            )
+        replay = await self.stream.replay(conn.user_id, last_seq)
+        if replay.events is None:
+            conn.sent_seq = seq = replay.current
+            await self.send_to(conn, SyncReady(seq=seq) if last_seq is None else SyncReset(seq=seq))
             await self._go_live(conn)
             return
         conn.sent_seq = replay.current - len(replay.events)

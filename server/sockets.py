@@ -11,10 +11,12 @@ import msgspec
 import socketio
 from socketio import packet
 
+from server.batch import Batcher
 from server.errors import AppError
 from server.hub import Connection
 from server.sio_manager import ScalableManager
 from storage import directory as dq
+from storage.records import User
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -124,6 +126,19 @@ def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedEr
 def attach(sio: LiaisonServer, services: Services) -> None:
     hub = services.hub
 
+    # Connects and disconnects come in crowds (a reconnect storm, a network blip at the office,
+    # the evening): the ones arriving together share one statement.
+    async def find_users(ids: list[int]) -> list[User | None]:
+        found = {u.id: u for u in await dq.users_by_ids(services.pool, sorted(set(ids)))}
+        return [found.get(i) for i in ids]
+
+    async def touch(ids: list[int]) -> list[None]:
+        await dq.touch_last_seen(services.pool, ids)
+        return [None] * len(ids)
+
+    find_user = Batcher(find_users)
+    gone = Batcher(touch)
+
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if not isinstance(auth, dict):
@@ -136,7 +151,7 @@ def attach(sio: LiaisonServer, services: Services) -> None:
         last_seq = auth.get("last_seq")
         if last_seq is not None and (not isinstance(last_seq, int) or isinstance(last_seq, bool)):
             raise _refused("unauthorized", "last_seq must be an integer")
-        user = await dq.get_user(services.pool, claims.user_id)
+        user = await find_user(claims.user_id)
         if user is None:
             raise _refused("unauthorized", "no such user")
         if hub.count_for(user.id) >= services.config.max_connections_per_user:
@@ -165,7 +180,7 @@ def attach(sio: LiaisonServer, services: Services) -> None:
     async def disconnect(sid: str, reason: Any = None) -> None:
         conn = await hub.remove(sid)
         if conn is not None and conn.user_id not in hub.by_user:
-            await dq.touch_last_seen(services.pool, conn.user_id)
+            await gone(conn.user_id)
 
     @sio.on("*")
     async def command(event: str, sid: str, *args: Any) -> dict[str, Any]:

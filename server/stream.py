@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import asyncpg
 import msgspec
 
+from server.batch import Batcher
 from server.bus import Bus, Committed
 from server.events import Event
 
@@ -56,6 +58,45 @@ SELECT i.user_id, b.base + row_number() OVER (PARTITION BY i.user_id ORDER BY i.
        i.type, $4, i.data
 FROM items i JOIN bumped b USING (user_id)
 RETURNING user_id, seq
+"""
+
+
+# Cumulative acks of several users: each one's mark moves forward only, never past its stream.
+_ACK = """
+WITH wanted AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS t(user_id, seq)
+), old AS (
+    SELECT s.user_id, s.acked_seq FROM streams s JOIN wanted USING (user_id)
+    ORDER BY s.user_id FOR UPDATE OF s
+)
+UPDATE streams s SET acked_seq = w.seq, acked_at = now()
+FROM wanted w JOIN old USING (user_id)
+WHERE s.user_id = w.user_id AND w.seq > old.acked_seq AND w.seq <= s.seq
+RETURNING s.user_id, old.acked_seq AS previous, s.acked_seq AS new
+"""
+
+
+class Ack(NamedTuple):
+    """A user's acknowledged seq moved from `previous` to `new`."""
+
+    user_id: int
+    previous: int
+    new: int
+
+
+# Each resuming (user, last_seq): the stream's current seq and the events after last_seq, unless
+# more are missed than the replay limit; one row per event, or one with NULLs when none.
+_REPLAY = """
+SELECT w.i, s.seq AS current, e.seq, e.type, e.at, e.data::text AS data
+FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS w(user_id, last_seq, i)
+LEFT JOIN streams s ON s.user_id = w.user_id
+LEFT JOIN LATERAL (
+    SELECT seq, type, at, data FROM events
+    WHERE user_id = w.user_id AND seq > w.last_seq AND seq <= s.seq
+      AND s.seq - w.last_seq <= $3
+    ORDER BY seq
+) e ON true
+ORDER BY w.i, e.seq
 """
 
 
@@ -127,8 +168,10 @@ class Stream:
         self.pool = pool
         self.bus = bus
         self.replay_limit = replay_limit
-        # Called as hook(user_id, previous, new) when a user's acknowledged seq moves forward.
-        self.ack_hooks: list[Callable[[int, int, int], Awaitable[None]]] = []
+        # Called in the ack's transaction with the users whose acknowledged seq moved forward.
+        self.ack_hooks: list[Callable[[Transaction, list[Ack]], Awaitable[None]]] = []
+        self._replays: Batcher[tuple[int, int | None], Replay] = Batcher(self._replay_many)
+        self._acks: Batcher[tuple[int, int], tuple[int, int] | None] = Batcher(self._ack_many)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -144,33 +187,35 @@ class Stream:
             except Exception:
                 log.exception("after-commit hook failed")
 
-    async def current(self, user_id: int) -> int:
-        seq = await self.pool.fetchval("SELECT seq FROM streams WHERE user_id = $1", user_id)
-        return int(seq or 0)
+    async def replay(self, user_id: int, last_seq: int | None) -> Replay:
+        """The user's current seq and, when `last_seq` is given and within the replay limit and
+        retention, the events after it (else `events` is None). Resumes arriving together are
+        answered by one statement (a reconnect storm is thousands at once)."""
+        return await self._replays((user_id, last_seq))
 
-    async def replay(self, user_id: int, last_seq: int) -> Replay:
-        async with self.pool.acquire() as conn:
-            current = int(
-                await conn.fetchval("SELECT seq FROM streams WHERE user_id = $1", user_id) or 0
-            )
-            missed = current - last_seq
-            if last_seq < 0 or missed < 0 or missed > self.replay_limit:
-                return Replay(current, None)
-            if missed == 0:
-                return Replay(current, [])
-            rows = await conn.fetch(
-                "SELECT seq, type, at, data::text AS data FROM events"
-                " WHERE user_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
-                user_id,
-                last_seq,
-                current,
-            )
-        if len(rows) != missed:  # some were pruned past retention
-            return Replay(current, None)
-        return Replay(
-            current,
-            [Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode()) for r in rows],
+    async def _replay_many(self, items: list[tuple[int, int | None]]) -> list[Replay]:
+        rows = await self.pool.fetch(
+            _REPLAY, [u for u, _ in items], [s for _, s in items], self.replay_limit
         )
+        found: list[tuple[int, list[Committed]]] = [(0, []) for _ in items]
+        for r in rows:
+            i = r["i"] - 1
+            current, events = found[i]
+            if r["seq"] is not None:
+                user_id = items[i][0]
+                events.append(Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode()))
+            found[i] = (int(r["current"] or 0), events)
+        out = []
+        for (_, last_seq), (current, events) in zip(items, found, strict=True):
+            # Too far behind, from the future, or some were pruned past retention: reset.
+            resumable = (
+                last_seq is not None
+                and 0 <= last_seq <= current
+                and current - last_seq <= self.replay_limit
+                and len(events) == current - last_seq
+            )
+            out.append(Replay(current, events if resumable else None))
+        return out
 
     async def fetch_range(self, user_id: int, after: int, upto: int) -> list[Committed]:
         rows = await self.pool.fetch(
@@ -183,23 +228,34 @@ class Stream:
         return [Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode()) for r in rows]
 
     async def ack(self, user_id: int, seq: int) -> tuple[int, int] | None:
-        """Record a cumulative ack; returns (previous, new) when it moved forward."""
-        row = await self.pool.fetchrow(
-            "WITH old AS (SELECT acked_seq FROM streams WHERE user_id = $1 FOR UPDATE)"
-            " UPDATE streams s SET acked_seq = $2, acked_at = now() FROM old"
-            " WHERE s.user_id = $1 AND $2 > old.acked_seq AND $2 <= s.seq"
-            " RETURNING old.acked_seq AS previous, s.acked_seq AS new",
-            user_id,
-            seq,
-        )
-        if row is None:
-            return None
-        for hook in self.ack_hooks:
-            try:
-                await hook(user_id, row["previous"], row["new"])
-            except Exception:
-                log.exception("ack hook failed")
-        return (row["previous"], row["new"])
+        """Record a cumulative ack; returns (previous, new) when it moved forward.
+
+        Acks arriving together share one transaction (see `Batcher`): one statement moves every
+        user's mark, and the ack hooks (pager delivery receipts) run once for the whole batch."""
+        return await self._acks((user_id, seq))
+
+    async def _ack_many(self, items: list[tuple[int, int]]) -> list[tuple[int, int] | None]:
+        highest: dict[int, int] = {}
+        for user_id, seq in items:
+            highest[user_id] = max(seq, highest.get(user_id, seq))
+        async with self.transaction() as tx:
+            rows = await tx.conn.fetch(_ACK, list(highest), list(highest.values()))
+            moves = [Ack(r["user_id"], r["previous"], r["new"]) for r in rows]
+            if moves:
+                for hook in self.ack_hooks:
+                    # A failing hook costs its own work, not the acks: undone to a savepoint.
+                    kept = len(tx.events)
+                    try:
+                        async with tx.conn.transaction():
+                            await hook(tx, moves)
+                    except Exception:
+                        del tx.events[kept:]
+                        log.exception("ack hook failed")
+        moved = {m.user_id: (m.previous, m.new) for m in moves}
+        return [
+            moved[user_id] if seq == highest[user_id] and user_id in moved else None
+            for user_id, seq in items
+        ]
 
     async def prune(self, retention: timedelta) -> int:
         """Delete events older than the retention, in batches so no lock is held for long."""

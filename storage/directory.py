@@ -224,8 +224,10 @@ async def accounts_exist(db: Executor, accounts: Sequence[str]) -> set[str]:
     return {r["account"] for r in rows}
 
 
-async def touch_last_seen(db: Executor, user_id: int) -> None:
-    await db.execute("UPDATE users SET last_seen = now() WHERE id = $1", user_id)
+async def touch_last_seen(db: Executor, user_ids: Sequence[int]) -> None:
+    await db.execute(
+        "UPDATE users SET last_seen = now() WHERE id = ANY($1::bigint[])", list(user_ids)
+    )
 
 
 async def ensure_admin(conn: asyncpg.Connection, account: str, phc: str) -> bool:

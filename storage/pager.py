@@ -145,21 +145,23 @@ def _receipts(rows: list[asyncpg.Record], state: str, at_col: str) -> list[Recei
     return [Receipt(r["message_id"], r["sender_id"], r["user_id"], state, r[at_col]) for r in rows]
 
 
-async def mark_delivered_upto(
-    conn: asyncpg.Connection, user_id: int, after: int, upto: int
+async def mark_delivered(
+    conn: asyncpg.Connection, acks: Sequence[tuple[int, int, int]]
 ) -> list[Receipt]:
-    """The user acknowledged their stream up to `upto`: the pages in (after, upto] arrived."""
+    """Each (user, after, upto): the user acknowledged their stream up to `upto`, so their pages
+    in (after, upto] arrived."""
     rows = await conn.fetch(
         """
         UPDATE pager_recipients r SET delivered_at = now()
-        FROM pager_messages m
-        WHERE r.user_id = $1 AND r.seq > $2 AND r.seq <= $3 AND r.delivered_at IS NULL
-          AND m.id = r.message_id
+        FROM pager_messages m,
+             unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS a(user_id, after, upto)
+        WHERE r.user_id = a.user_id AND r.seq > a.after AND r.seq <= a.upto
+          AND r.delivered_at IS NULL AND m.id = r.message_id
         RETURNING r.message_id, m.sender_id, r.user_id, r.delivered_at
         """,
-        user_id,
-        after,
-        upto,
+        [a[0] for a in acks],
+        [a[1] for a in acks],
+        [a[2] for a in acks],
     )
     return _receipts(rows, "delivered", "delivered_at")
 

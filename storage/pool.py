@@ -29,9 +29,22 @@ async def _init(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections keep their session as it is. asyncpg's default reset sends
+    `RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()` on every release: a round trip
+    that was 9% of the server's time under load. Nothing here changes session state (no SET,
+    no LISTEN, cursors end with their transaction, the one advisory lock, the migrations', is
+    released in a `finally`), and asyncpg still rolls back a transaction left open."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init, command_timeout=60
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init,
+        reset=_keep_session,
+        command_timeout=60,
     )
     assert pool is not None
     return pool

@@ -11,6 +11,7 @@ import pytest
 
 from server.bus import EVENTS
 from server.events import ALL_EVENTS, NoteReceived, UserRef
+from server.stream import Ack, Transaction
 from tests.support import Client, Office
 
 
@@ -171,8 +172,8 @@ async def test_ack_is_cumulative_and_never_moves_back(office: Office) -> None:
     li = await office.person("li")
     hooked: list[tuple[int, int, int]] = []
 
-    async def hook(user_id: int, previous: int, new: int) -> None:
-        hooked.append((user_id, previous, new))
+    async def hook(tx: Transaction, acks: list[Ack]) -> None:
+        hooked.extend(acks)
 
     services.stream.ack_hooks.append(hook)
     assert (await tab.call("sync.ack", {"seq": 2}))["ok"]
@@ -246,3 +247,32 @@ def _now():  # type: ignore[no-untyped-def]
     from server.stream import utcnow
 
     return utcnow()
+
+
+async def test_acks_of_several_users_survive_a_failing_hook(
+    office: Office,
+) -> None:
+    tabs = {name: await office.tab(name) for name in ("li", "zhang", "zhao")}
+    for name in tabs:
+        await _note(office, "wang", name, f"for {name}")
+    for tab in tabs.values():
+        await _wait_seq(tab, 1)
+    services = office.server.services
+    batches: list[list[Ack]] = []
+
+    async def record(tx: Transaction, acks: list[Ack]) -> None:
+        batches.append(list(acks))
+
+    async def broken(tx: Transaction, acks: list[Ack]) -> None:
+        await tx.conn.execute("UPDATE streams SET acked_seq = 0")  # undone with the hook
+        raise RuntimeError("hook bug")
+
+    services.stream.ack_hooks[:0] = [broken, record]
+    answers = await asyncio.gather(*(t.call("sync.ack", {"seq": 1}) for t in tabs.values()))
+    assert all(a["ok"] and a["data"]["acked_seq"] == 1 for a in answers)
+    ids = sorted([int((await office.person(n)).id) for n in tabs])
+    assert sorted(a.user_id for b in batches for a in b) == ids
+    acked = await services.pool.fetch(
+        "SELECT acked_seq FROM streams WHERE user_id = ANY($1::bigint[])", ids
+    )
+    assert [r["acked_seq"] for r in acked] == [1, 1, 1]
