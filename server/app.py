@@ -135,7 +135,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
     async def on_revoked(msg: dict[str, object]) -> None:
         for conn in [c for c in hub.by_sid.values() if c.session_id == msg["session_id"]]:
-            await sio.disconnect(conn.sid)
+            await hub.drop(conn)
 
     bus.on(SESSION_REVOKED, on_revoked)
     app[SERVICES] = services
@@ -159,9 +159,9 @@ async def _close_sockets(app: web.Application) -> None:
     if SERVICES not in app:
         return
     services = app[SERVICES]
-    for sid in list(services.hub.by_sid):
+    for conn in list(services.hub.by_sid.values()):
         with contextlib.suppress(Exception):
-            await services.sio.disconnect(sid)
+            await services.hub.drop(conn)
 
 
 async def _sweep(services: Services) -> None:
@@ -169,7 +169,7 @@ async def _sweep(services: Services) -> None:
     now = time.time()
     for conn in [c for c in services.hub.by_sid.values() if c.token_exp < now]:
         log.info("disconnecting expired socket of user %s", conn.user_id)
-        await services.sio.disconnect(conn.sid)
+        await services.hub.drop(conn)
     services.limiter.sweep()
     services.auth.forget_old_revocations()
 

@@ -128,6 +128,12 @@ class Hub:
                 log.exception("disconnect hook failed")
         return conn
 
+    async def drop(self, conn: Connection) -> None:
+        """Disconnect a socket from the server's side, transport and all: python-socketio only
+        leaves the namespace and trusts the client to close, which a hostile one need not."""
+        await self.sio.disconnect(conn.sid)
+        await self.sio.eio.disconnect(conn.eio_sid)
+
     async def set_idle(self, conn: Connection, idle: bool) -> None:
         before = self.presence(conn.user_id)
         conn.idle = idle
@@ -254,6 +260,8 @@ class Hub:
         Pushes committed meanwhile are held on the connection and go out after the replay, so
         the client sees one gapless sequence whichever way the race went."""
         replay = await self.stream.replay(conn.user_id, last_seq)
+        if conn.sid not in self.by_sid:
+            return  # gone while we read
         if replay.events is None:
             conn.sent_seq = seq = replay.current
             await self.send_to(conn, SyncReady(seq=seq) if last_seq is None else SyncReset(seq=seq))

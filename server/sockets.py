@@ -12,6 +12,7 @@ import socketio
 from socketio import packet
 
 from server.batch import Batcher
+from server.eio import LeanSocket
 from server.errors import AppError
 from server.hub import Connection
 from server.sio_manager import ScalableManager
@@ -80,6 +81,12 @@ class LiaisonServer(socketio.AsyncServer):
                     packet.ACK, namespace="/", id=int(m.group(1)), data=[err.envelope()]
                 ),
             )
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None:
+            LeanSocket.adopt(sock)
+        return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
         await super()._handle_connect(eio_sid, namespace, data)

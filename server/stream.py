@@ -168,7 +168,8 @@ class Stream:
         self.pool = pool
         self.bus = bus
         self.replay_limit = replay_limit
-        # Called in the ack's transaction with the users whose acknowledged seq moved forward.
+        # Called after an ack batch committed, in a transaction of their own, with the users
+        # whose acknowledged seq moved forward.
         self.ack_hooks: list[Callable[[Transaction, list[Ack]], Awaitable[None]]] = []
         self._replays: Batcher[tuple[int, int | None], Replay] = Batcher(self._replay_many)
         self._acks: Batcher[tuple[int, int], tuple[int, int] | None] = Batcher(self._ack_many)
@@ -230,27 +231,25 @@ class Stream:
     async def ack(self, user_id: int, seq: int) -> tuple[int, int] | None:
         """Record a cumulative ack; returns (previous, new) when it moved forward.
 
-        Acks arriving together share one transaction (see `Batcher`): one statement moves every
-        user's mark, and the ack hooks (pager delivery receipts) run once for the whole batch."""
+        Acks arriving together are one statement (see `Batcher`), and the ack hooks (pager
+        delivery receipts) run once for the whole batch, each in a transaction of its own after
+        the acks committed: a hook locks other users' streams (the senders' for their receipts),
+        and doing that while holding the acking users' rows deadlocks against a page sent to
+        both."""
         return await self._acks((user_id, seq))
 
     async def _ack_many(self, items: list[tuple[int, int]]) -> list[tuple[int, int] | None]:
         highest: dict[int, int] = {}
         for user_id, seq in items:
             highest[user_id] = max(seq, highest.get(user_id, seq))
-        async with self.transaction() as tx:
-            rows = await tx.conn.fetch(_ACK, list(highest), list(highest.values()))
-            moves = [Ack(r["user_id"], r["previous"], r["new"]) for r in rows]
-            if moves:
-                for hook in self.ack_hooks:
-                    # A failing hook costs its own work, not the acks: undone to a savepoint.
-                    kept = len(tx.events)
-                    try:
-                        async with tx.conn.transaction():
-                            await hook(tx, moves)
-                    except Exception:
-                        del tx.events[kept:]
-                        log.exception("ack hook failed")
+        rows = await self.pool.fetch(_ACK, list(highest), list(highest.values()))
+        moves = [Ack(r["user_id"], r["previous"], r["new"]) for r in rows]
+        for hook in self.ack_hooks if moves else ():
+            try:
+                async with self.transaction() as tx:
+                    await hook(tx, moves)
+            except Exception:
+                log.exception("ack hook failed")
         moved = {m.user_id: (m.previous, m.new) for m in moves}
         return [
             moved[user_id] if seq == highest[user_id] and user_id in moved else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -138,7 +139,12 @@ class Client:
     events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     _arrived: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
-    async def connect(self, last_seq: int | None = None, wait_sync: bool = True) -> None:
+    async def connect(
+        self,
+        last_seq: int | None = None,
+        wait_sync: bool = True,
+        transports: tuple[str, ...] = ("websocket",),
+    ) -> None:
         @self.sio.on("event")
         async def on_event(envelope: dict[str, Any]) -> None:
             try:
@@ -152,7 +158,7 @@ class Client:
         if last_seq is not None:
             auth["last_seq"] = last_seq
         await self.sio.connect(
-            self.server.url, auth=auth, transports=["websocket"], wait_timeout=10
+            self.server.url, auth=auth, transports=list(transports), wait_timeout=10
         )
         self.server.clients.append(self)
         if wait_sync:
@@ -260,3 +266,16 @@ class Office:
     async def tab(self, account: str, last_seq: int | None = None) -> Client:
         p = await self.person(account)
         return await self.server.connect(p.token, last_seq)
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5) -> None:
+    """Poll `check` (a function returning a bool or an awaitable bool) until it holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.sms import SIGNATURE_HEADER, sign
-from tests.support import Client, LiveServer, Office, start_server
+from tests.support import Client, LiveServer, Office, eventually, start_server
 
 if TYPE_CHECKING:
     # Types only: importing the plugin module here would keep pytest from rewriting its asserts.
@@ -156,19 +155,6 @@ async def pending_sms(srv: LiveServer) -> int:
             "SELECT count(*) FROM outbox WHERE kind = 'sms' AND state = 'pending'"
         )
     )
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5) -> None:
-    """Poll `check` (a function returning a bool or an awaitable bool) until it holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = check()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 # --- 1, 2: offline gets an SMS, online and acking does not ----------------------------------------

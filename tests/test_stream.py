@@ -264,7 +264,7 @@ async def test_acks_of_several_users_survive_a_failing_hook(
         batches.append(list(acks))
 
     async def broken(tx: Transaction, acks: list[Ack]) -> None:
-        await tx.conn.execute("UPDATE streams SET acked_seq = 0")  # undone with the hook
+        await tx.conn.execute("UPDATE streams SET acked_seq = 0")  # rolled back with it
         raise RuntimeError("hook bug")
 
     services.stream.ack_hooks[:0] = [broken, record]

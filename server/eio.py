@@ -1,0 +1,130 @@
+"""Engine.IO's websocket path, made lean for thousands of sockets.
+
+python-engineio gives every websocket a queue and a writer task that waits on it with
+`asyncio.wait_for`, wraps every received frame in a task of its own under another
+`wait_for`, tries each message as JSON with the standard library (an exception per
+Socket.IO frame), and keeps a sleeping task per socket between pings. A profile of the load
+benchmark put those at a quarter of the server's time, and they are most of the ~30 KB each
+idle socket costs.
+
+`LeanSocket` keeps python-engineio's protocol and state and changes only the mechanics for
+clients that connect straight over websocket (ours do): frames are written to the websocket
+when sent (aiohttp writes an uncompressed frame synchronously, so order is the order of the
+`send` calls), read in one loop without extra tasks, Socket.IO messages handed on without a
+JSON attempt, and the next ping is a timer, not a task. Polling clients and upgrades from
+polling take python-engineio's own path unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from engineio import async_socket, packet
+
+log = logging.getLogger(__name__)
+
+_TEXT_OR_BINARY = (WSMsgType.TEXT, WSMsgType.BINARY)
+_background_tasks: set[asyncio.Task[Any]] = set()
+
+
+class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
+    ws: web.WebSocketResponse | None = None
+    _ping_timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def adopt(cls, sock: async_socket.AsyncSocket) -> None:
+        """Take over a socket python-engineio has just created (it has no hook for its socket
+        class; the state is the same, only the methods differ)."""
+        if type(sock) is async_socket.AsyncSocket:
+            sock.__class__ = cls
+
+    async def send(self, pkt: packet.Packet) -> None:
+        ws = self.ws
+        if ws is None:  # polling, or not yet on the websocket
+            await super().send(pkt)
+            return
+        if self.closed or ws.closed:
+            return
+        try:
+            if pkt.binary:
+                await ws.send_bytes(pkt.encode())
+            else:
+                await ws.send_str(pkt.encode())
+        except (ConnectionError, RuntimeError):  # gone meanwhile: the reader ends the socket
+            log.debug("write to closed websocket %s", self.sid)
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        if self.connected:  # an upgrade from polling: python-engineio's own path
+            await super()._websocket_handler(ws)
+            return
+        self.connected = self.upgraded = True
+        sock: web.WebSocketResponse = ws._sock
+        # What was sent before the websocket existed (the OPEN packet) went to the queue.
+        while not self.queue.empty():
+            queued = self.queue.get_nowait()
+            self.queue.task_done()
+            if queued is not None:
+                await sock.send_str(queued.encode())
+        self.ws = sock
+        limit = self.server.max_http_buffer_size
+        trigger = self.server._trigger_event
+        run_async = self.server.async_handlers
+        try:
+            while not self.closed:
+                msg = await sock.receive()
+                if msg.type not in _TEXT_OR_BINARY:
+                    break  # closed by the client, or the connection failed
+                data = msg.data
+                if len(data) > limit:
+                    break
+                if isinstance(data, str) and data[:1] == "4":
+                    # A message (a Socket.IO packet): straight on, as text.
+                    await trigger("message", self.sid, data[1:], run_async=run_async)
+                    continue
+                try:
+                    await self.receive(packet.Packet(encoded_packet=data))
+                except Exception:
+                    log.debug("bad engine.io packet from %s", self.sid, exc_info=True)
+        finally:
+            self.ws = None
+            self._cancel_ping()
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            if not sock.closed:
+                await sock.close()
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        ws = self.ws
+        await super().close(wait=wait, abort=abort, reason=reason)
+        self._cancel_ping()
+        if ws is not None and not ws.closed:
+            # Closing waits for the client's answer; whoever closed us need not.
+            _background(ws.close())
+
+    # -- pings: a timer per socket instead of a task sleeping between them --------------------
+    def schedule_ping(self) -> None:
+        if self.last_ping:
+            self.last_ping = None
+            self._cancel_ping()
+            loop = asyncio.get_running_loop()
+            self._ping_timer = loop.call_later(self.server.ping_interval, self._ping_due)
+
+    def _ping_due(self) -> None:
+        self._ping_timer = None
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            _background(self.send(packet.Packet(packet.PING)))
+
+    def _cancel_ping(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+
+
+def _background(coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
