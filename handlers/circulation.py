@@ -199,11 +199,7 @@ async def create_circulation(
         if soon > sent_at:
             await schedule(tx.conn, DEADLINE_SOON, str(circulation_id), soon, payload)
         await schedule(tx.conn, DEADLINE, str(circulation_id), deadline, payload)
-
-        async def poke() -> None:
-            services.timers.poke()
-
-        tx.after_commit(poke)
+        services.timers.wake_after_commit(tx, min(soon, deadline))
     return circulation_id, len(ids)
 
 

@@ -154,23 +154,20 @@ async def _schedule_fallbacks(
 ) -> None:
     cfg = services.config
     payload = {"message_id": message_id}
+    dues = []
     if any(r.phone for r in recipients):
-        due = sent_at + timedelta(seconds=cfg.sms_offline_grace_s)
-        await schedule(tx.conn, SMS_OFFLINE, str(message_id), due, payload)
+        dues.append(sent_at + timedelta(seconds=cfg.sms_offline_grace_s))
+        await schedule(tx.conn, SMS_OFFLINE, str(message_id), dues[-1], payload)
         if priority == "urgent":
-            due = sent_at + timedelta(seconds=cfg.sms_urgent_unread_s)
-            await schedule(tx.conn, SMS_URGENT, str(message_id), due, payload)
+            dues.append(sent_at + timedelta(seconds=cfg.sms_urgent_unread_s))
+            await schedule(tx.conn, SMS_URGENT, str(message_id), dues[-1], payload)
     if services.outbox.mailer is not None:
-        due = sent_at + timedelta(seconds=cfg.email_offline_s)
-        await schedule_per_user(tx.conn, EMAIL_CHECK, [r.id for r in recipients if r.email], due)
-    tx.after_commit(_poke_timers(services))
-
-
-def _poke_timers(services: Services):  # type: ignore[no-untyped-def]
-    async def poke() -> None:
-        services.timers.poke()
-
-    return poke
+        dues.append(sent_at + timedelta(seconds=cfg.email_offline_s))
+        await schedule_per_user(
+            tx.conn, EMAIL_CHECK, [r.id for r in recipients if r.email], dues[-1]
+        )
+    if dues:
+        services.timers.wake_after_commit(tx, min(dues))
 
 
 def _poke_outbox(services: Services):  # type: ignore[no-untyped-def]

@@ -95,18 +95,11 @@ async def whereabouts_set(ctx: Ctx, p: WhereaboutsSet) -> dict[str, Any]:
         if until is not None and p.status != q.DEFAULT_STATUS:
             payload = {"user_id": target.id, "until": until.isoformat()}
             await schedule(tx.conn, EXPIRE, str(target.id), until, payload)
-            tx.after_commit(_poke(ctx.services))
+            ctx.services.timers.wake_after_commit(tx, until)
         else:
             await cancel(tx.conn, EXPIRE, str(target.id))
         await _announce(ctx.services, tx, target, w, "set")
     return {"user_id": str(target.id), "whereabouts": whereabouts_view(w)}
-
-
-def _poke(services: Services):  # type: ignore[no-untyped-def]
-    async def poke() -> None:
-        services.timers.poke()
-
-    return poke
 
 
 @timers(EXPIRE)

@@ -3,10 +3,10 @@ the paths the benchmarks drive, with nothing else: no database, no real auth, no
 
 It accepts the same import (ids assigned in memory), login with any password (the token is the
 user id), socket connect with `auth.token` and `last_seq` (replayed from an in-memory ring of
-the last 1,000 events per user), `pager.send` → `pager.message` with a per-user in-memory seq to
-every tab of every recipient (departments and the ones below expanded in memory), `sync.ack`,
-`whereabouts.set` → `whereabouts.changed` to watchers, `whereabouts.board`, presence to
-watchers, and answers in the same envelopes. Whatever Liaison costs above this is Liaison's.
+the last 1,000 events per user), `pager.send` → `pager.message` and `circulation.create` →
+`circulation.received` with a per-user in-memory seq to every tab of every recipient
+(departments and the ones below expanded in memory), `sync.ack`, `whereabouts.set` →
+`whereabouts.changed` to watchers, `whereabouts.board`, presence to watchers, and answers in the same envelopes. Whatever Liaison costs above this is Liaison's.
 
     python -m loadtests.floor --port 8090
 """
@@ -234,6 +234,27 @@ class Floor:
                 for r in sorted(recipients)
             ],
         }
+
+    async def c_circulation_create(
+        self, uid: int, sid: str | None, p: dict[str, Any]
+    ) -> dict[str, Any]:
+        to = {int(i) for i in p.get("to", [])}
+        if any(i not in self.users for i in to):
+            raise LookupError("no such user")
+        recipients = (to | self.expand([int(d) for d in p.get("departments", [])])) - {uid}
+        if not recipients:
+            raise ValueError("no recipients")
+        cid = str(next(self.messages))
+        data = {
+            "circulation_id": cid,
+            "title": str(p["title"]),
+            "from": {"id": str(uid), "name": self.users[uid].name},
+            "deadline": p.get("deadline"),
+            "sent_at": _now(),
+        }
+        for r in sorted(recipients):
+            await self.push_durable(r, "circulation.received", data)
+        return {"circulation_id": cid, "recipients_count": len(recipients)}
 
     async def c_sync_ack(self, uid: int, sid: str | None, p: dict[str, Any]) -> dict[str, Any]:
         seq = int(p["seq"])
@@ -488,7 +509,16 @@ def main(argv: list[str] | None = None) -> None:
 
     raise_fd_limit()
     print(f"floor serving on http://{args.host}:{args.port}", flush=True)
-    web.run_app(Floor(admin).app(), host=args.host, port=args.port, access_log=None, print=None)
+    from server.cli import LISTEN_BACKLOG
+
+    web.run_app(
+        Floor(admin).app(),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        backlog=LISTEN_BACKLOG,  # the same listen queue as Liaison's
+    )
 
 
 if __name__ == "__main__":

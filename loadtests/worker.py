@@ -103,6 +103,11 @@ class _SeqData(msgspec.Struct):
 
 class _CirculationData(msgspec.Struct):
     circulation_id: str
+    title: str = ""
+
+
+class _CirculationCreated(msgspec.Struct):
+    recipients_count: int
 
 
 class _MeetingData(msgspec.Struct):
@@ -118,6 +123,7 @@ class _LoginData(msgspec.Struct):
 _send_dec = msgspec.json.Decoder(_SendData)
 _pager_dec = msgspec.json.Decoder(_PagerData)
 _note_dec = msgspec.json.Decoder(_NoteData)
+_circ_count_dec = msgspec.json.Decoder(_CirculationCreated)
 _seq_dec = msgspec.json.Decoder(_SeqData)
 _circ_dec = msgspec.json.Decoder(_CirculationData)
 _meeting_dec = msgspec.json.Decoder(_MeetingData)
@@ -410,8 +416,8 @@ class Worker:
             u.gap_handle = asyncio.get_running_loop().call_later(GAP_WAIT_S, self._gap_check, u)
         if env.type in MARKED:
             self._marked(u, env, arrived, live)
-        elif env.type == "circulation.received" and live and arrived < self.mix_until:
-            self._spawn(self._confirm_circulation(u, env))
+        elif env.type == "circulation.received":
+            self._circulation(u, env, arrived, live)
         self._schedule_ack(u)
 
     def _marked(self, u: SimUser, env: Envelope, arrived: float, live: bool) -> None:
@@ -430,6 +436,18 @@ class Worker:
         if pager and live and arrived < self.mix_until and isinstance(data, _PagerData):
             if self.rng.random() < self.mix.read_share:
                 self._spawn(self._read_later(u, data))
+
+    def _circulation(self, u: SimUser, env: Envelope, arrived: float, live: bool) -> None:
+        data = _circ_dec.decode(env.data)
+        found = parse_mark(data.title)
+        if found is not None and self.deliveries.got(found[0], u.id):
+            key, sent_at = found
+            if key.startswith(self.track_prefix):
+                self.arrivals.setdefault(key, []).append(arrived)
+            if live:
+                self.rec.observe("push." + env.type, arrived - sent_at, arrived)
+        if live and arrived < self.mix_until:
+            self._spawn(self._confirm_circulation(u, env))
 
     def _ready(self, u: SimUser) -> None:
         waiter, u.waiter = u.waiter, None
@@ -706,16 +724,20 @@ class Worker:
         elif kind == "circulation" and "circulation.create" not in self.unsupported:
             u.sent += 1
             to = self._pick_recipients(u)
-            await self.command(
+            key = f"c{self.spec.index}.{u.index}.{u.sent}"
+            self.deliveries.expect(key, to)
+            ans = await self.command(
                 u,
                 "circulation.create",
                 {
-                    "title": "关于做好节前安全检查的通知",
+                    "title": mark("关于做好节前安全检查的通知", key, time.monotonic()),
                     "body": "请各科室阅知并确认。",
                     "to": [str(i) for i in to],
-                    "client_msg_id": f"c{self.spec.index}.{u.index}.{u.sent}",
+                    "client_msg_id": key,
                 },
             )
+            if not ans.ok:
+                self.deliveries.expected.pop(key, None)
         elif kind == "meeting" and "meeting.create" not in self.unsupported:
             await self._meeting(u)
         elif kind == "drop":
@@ -888,18 +910,35 @@ class Worker:
         sent = await asyncio.gather(*(one(s, d) for s, d in jobs))
         return {"ok": sum(sent), "wanted": len(jobs) * count}
 
-    async def cmd_fanout(self, sender: int, dept: int) -> dict[str, Any]:
+    async def cmd_fanout(self, sender: int, dept: int, recipients: list[int]) -> dict[str, Any]:
+        """One circulation from `sender` to the department `dept` (whose people, below it too,
+        are `recipients`), its title marked so each `circulation.received` can be timed."""
         u = self.by_id[sender]
-        ans, t, key = await self.send_page(u, departments=[dept], prefix=self.track_prefix)
+        u.sent += 1
+        key = f"{self.track_prefix}{self.spec.index}.{u.index}.{u.sent}"
+        # Expected before it is sent: the pushes may arrive before the acknowledgement.
+        self.deliveries.expect(key, [r for r in recipients if r != sender])
+        t = time.monotonic()
+        ans = await self.command(
+            u,
+            "circulation.create",
+            {
+                "title": mark("关于做好节前安全检查的通知", key, t),
+                "body": "<p>请各科室阅知，并于周五前确认。</p>",
+                "departments": [str(dept)],
+                "client_msg_id": key,
+            },
+        )
         t_ack = time.monotonic()
-        recipients = len(self.deliveries.expected.get(key, []))
+        if not ans.ok:
+            self.deliveries.expected.pop(key, None)
         return {
             "ok": ans.ok,
             "code": ans.code,
             "t_send": t,
             "t_ack": t_ack,
             "key": key,
-            "recipients": recipients,
+            "recipients": _circ_count_dec.decode(ans.data).recipients_count if ans.ok else 0,
         }
 
     async def cmd_arrivals(self, key: str) -> list[float]:

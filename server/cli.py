@@ -44,6 +44,9 @@ def _config(args: argparse.Namespace) -> Config:
     return Config.from_env(**{k: v for k, v in vars(args).items() if v is not None})
 
 
+LISTEN_BACKLOG = 65535
+
+
 def serve(config: Config) -> None:
     from aiohttp import web
 
@@ -58,7 +61,17 @@ def serve(config: Config) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
         pass
     print(f"Liaison serving on http://{config.host}:{config.port}", flush=True)
-    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None, print=None)
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        access_log=None,
+        print=None,
+        # aiohttp listens with a backlog of 128: when a whole office reconnects at once the
+        # kernel drops the rest, and they come back only after TCP's 1, 3, 7, 15 s retries.
+        # The kernel caps this at net.core.somaxconn.
+        backlog=LISTEN_BACKLOG,
+    )
 
 
 async def _seed_demo(config: Config) -> None:

@@ -183,8 +183,7 @@ class Registry:
             outcome = "internal"
         finally:
             structlog.contextvars.unbind_contextvars("request_id", "command", "user_id")
-        services.metrics.commands.labels(label, outcome).inc()
-        services.metrics.command_seconds.labels(label).observe(time.perf_counter() - started)
+        services.metrics.command_done(label, outcome, time.perf_counter() - started)
         return envelope
 
     @staticmethod

@@ -32,6 +32,10 @@ _background_tasks: set[asyncio.Task[Any]] = set()
 
 
 class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
+    # python-engineio's state, typed for mypy (set in its __init__)
+    connected: bool
+    upgraded: bool
+    last_ping: float | None
     ws: web.WebSocketResponse | None = None
     _ping_timer: asyncio.TimerHandle | None = None
 
@@ -63,6 +67,11 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             return
         self.connected = self.upgraded = True
         sock: web.WebSocketResponse = ws._sock
+        # The request's environ (every header, copied under WSGI names) is held by
+        # python-engineio's handler frames and python-socketio for the socket's whole life;
+        # past the handshake nothing reads it (the connect handler uses the auth payload
+        # only): emptied, ~2.5 KB a connection.
+        ws.environ.clear()
         # What was sent before the websocket existed (the OPEN packet) went to the queue.
         while not self.queue.empty():
             queued = self.queue.get_nowait()
@@ -73,6 +82,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         limit = self.server.max_http_buffer_size
         trigger = self.server._trigger_event
         run_async = self.server.async_handlers
+        reason = self.server.reason.TRANSPORT_CLOSE
         try:
             while not self.closed:
                 msg = await sock.receive()
@@ -85,6 +95,9 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                     # A message (a Socket.IO packet): straight on, as text.
                     await trigger("message", self.sid, data[1:], run_async=run_async)
                     continue
+                if data == "1":  # the client says goodbye
+                    reason = self.server.reason.CLIENT_DISCONNECT
+                    break
                 try:
                     await self.receive(packet.Packet(encoded_packet=data))
                 except Exception:
@@ -92,9 +105,16 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         finally:
             self.ws = None
             self._cancel_ping()
-            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
-            if not sock.closed:
-                await sock.close()
+            # Ending the socket runs the disconnect handlers (database work, a meeting room
+            # left). aiohttp cancels this request's task once the connection is gone, which
+            # must not cut them short.
+            ending = _background(self._end(sock, reason))
+            await asyncio.shield(ending)
+
+    async def _end(self, sock: web.WebSocketResponse, reason: Any) -> None:
+        await self.close(wait=False, abort=True, reason=reason)
+        if not sock.closed:
+            await sock.close()
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         ws = self.ws
@@ -114,9 +134,16 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
 
     def _ping_due(self) -> None:
         self._ping_timer = None
-        if not self.closing and not self.closed:
-            self.last_ping = time.time()
-            _background(self.send(packet.Packet(packet.PING)))
+        _background(self._ping())
+
+    async def _ping(self) -> None:
+        if self.closing or self.closed:
+            return
+        self.last_ping = time.time()
+        try:
+            await self.send(packet.Packet(packet.PING))
+        except Exception:  # closed meanwhile
+            log.debug("ping to closed socket %s", self.sid)
 
     def _cancel_ping(self) -> None:
         if self._ping_timer is not None:
@@ -124,7 +151,8 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._ping_timer = None
 
 
-def _background(coro: Any) -> None:
+def _background(coro: Any) -> asyncio.Future[Any]:
     task = asyncio.ensure_future(coro)
     _background_tasks.add(task)
     task.add_done_callback(_background_tasks.discard)
+    return task

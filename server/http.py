@@ -43,9 +43,10 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return envelope_response(AppError(code, exc.reason).envelope(), exc.status)
     except ConnectionResetError:
         # The client went away mid-request (a websocket given up before its upgrade, say):
-        # nobody to answer and nothing wrong here, so no traceback either.
+        # nobody to answer and nothing wrong here, so no traceback either (aiohttp logs one
+        # for an exception, and drops a response it cannot write without a word).
         log.info("client went away: %s %s", request.method, request.path)
-        raise
+        return web.Response(status=499, reason="Client Closed Request")
     except Exception:
         log.exception("http handler failed: %s %s", request.method, request.path)
         return error_response(AppError("internal", "internal error"))

@@ -196,7 +196,7 @@ class Hub:
     async def _send_all(self, conns: list[Connection], frame: str) -> None:
         for conn in conns:
             await self._write(conn, frame)
-        self.metrics.events_pushed.labels("ephemeral").inc(len(conns))
+        self.metrics.pushed_ephemeral.inc(len(conns))
 
     async def send_to(self, conn: Connection, event: Event) -> None:
         await self._write(conn, ephemeral_frame(event))
@@ -229,7 +229,7 @@ class Hub:
     async def _send_durable(self, conn: Connection, ev: Committed) -> None:
         conn.sent_seq = ev.seq
         await self._write(conn, durable_frame(ev))
-        self.metrics.events_pushed.labels("durable").inc()
+        self.metrics.pushed_durable.inc()
 
     async def _flush_held(self, conn: Connection) -> None:
         while conn.held and conn.held[0][0] <= conn.sent_seq + 1:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -30,6 +32,20 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+
+        # prometheus_client's labels() takes a lock and validates on every call; these run per
+        # command and per pushed frame, so each labelled child is looked up once.
+        self.pushed_durable = self.events_pushed.labels("durable")
+        self.pushed_ephemeral = self.events_pushed.labels("ephemeral")
+        self._command_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def command_done(self, name: str, outcome: str, seconds: float) -> None:
+        children = self._command_children.get((name, outcome))
+        if children is None:
+            children = (self.commands.labels(name, outcome), self.command_seconds.labels(name))
+            self._command_children[(name, outcome)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

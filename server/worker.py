@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -24,9 +26,14 @@ class Worker:
     def __init__(self) -> None:
         self._wake = asyncio.Event()
         self._stopping = False
+        self._next_look = 0.0  # when the loop will look again by itself (UNIX time; 0: busy)
 
-    def poke(self) -> None:
-        """Work was queued here: look again now rather than at the next poll."""
+    def poke(self, due: datetime | None = None) -> None:
+        """Work was queued here: look again now rather than at the next poll, unless it is due
+        only after the look already planned (a page's SMS timer a minute away need not cost a
+        pass over the timers table per page)."""
+        if due is not None and due.timestamp() >= self._next_look > 0:
+            return
         self._wake.set()
 
     def stop(self) -> None:
@@ -46,11 +53,13 @@ class Worker:
                 timeout = POLL_S
             if self._stopping:
                 return
+            self._next_look = time.time() + timeout
             try:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
             except TimeoutError:
                 pass
+            self._next_look = 0.0
             self._wake.clear()
 
     async def work_one(self, services: Services) -> bool:
