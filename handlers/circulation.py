@@ -440,11 +440,7 @@ async def remind_unconfirmed(
             refs=[c.id],
         )
     if offline:
-
-        async def poke() -> None:
-            services.outbox.poke()
-
-        tx.after_commit(poke)
+        services.outbox.wake_after_commit(tx)
     return len(people), len(offline)
 
 

@@ -170,13 +170,6 @@ async def _schedule_fallbacks(
         services.timers.wake_after_commit(tx, min(dues))
 
 
-def _poke_outbox(services: Services):  # type: ignore[no-untyped-def]
-    async def poke() -> None:
-        services.outbox.poke()
-
-    return poke
-
-
 # --- receipts -----------------------------------------------------------------------------------
 async def emit_receipts(tx: Transaction, receipts: list[q.Receipt]) -> None:
     await tx.emit_each(
@@ -447,7 +440,7 @@ async def _flush_sms(services: Services, tx: Transaction, user_id: int) -> None:
     )
     await q.set_sms_state(tx.conn, user_id, ids, "queued")
     await q.sms_sent_now(tx.conn, user_id, still_pending=held)
-    tx.after_commit(_poke_outbox(services))
+    services.outbox.wake_after_commit(tx)
 
 
 def sms_text(pages: list[q.Pending]) -> str:
@@ -519,7 +512,7 @@ async def email_check(services: Services, tx: Transaction, payload: dict[str, An
         refs=[pg.message_id for pg in pages],
     )
     await q.email_sent_now(tx.conn, user_id)
-    tx.after_commit(_poke_outbox(services))
+    services.outbox.wake_after_commit(tx)
 
 
 @outbox.sent(EMAIL_TOPIC)

@@ -423,31 +423,30 @@ class Worker:
     def _marked(self, u: SimUser, env: Envelope, arrived: float, live: bool) -> None:
         pager = env.type == "pager.message"
         data = _pager_dec.decode(env.data) if pager else _note_dec.decode(env.data)
-        found = parse_mark(data.body)
-        if found is None:
+        if not self._arrived(u, env.type, data.body, arrived, live):
             return
-        key, sent_at = found
-        if not self.deliveries.got(key, u.id):
-            return
-        if key.startswith(self.track_prefix):
-            self.arrivals.setdefault(key, []).append(arrived)
-        if live:
-            self.rec.observe("push." + env.type, arrived - sent_at, arrived)
         if pager and live and arrived < self.mix_until and isinstance(data, _PagerData):
             if self.rng.random() < self.mix.read_share:
                 self._spawn(self._read_later(u, data))
 
     def _circulation(self, u: SimUser, env: Envelope, arrived: float, live: bool) -> None:
-        data = _circ_dec.decode(env.data)
-        found = parse_mark(data.title)
-        if found is not None and self.deliveries.got(found[0], u.id):
-            key, sent_at = found
-            if key.startswith(self.track_prefix):
-                self.arrivals.setdefault(key, []).append(arrived)
-            if live:
-                self.rec.observe("push." + env.type, arrived - sent_at, arrived)
+        self._arrived(u, env.type, _circ_dec.decode(env.data).title, arrived, live)
         if live and arrived < self.mix_until:
             self._spawn(self._confirm_circulation(u, env))
+
+    def _arrived(self, u: SimUser, type_: str, text: str, arrived: float, live: bool) -> bool:
+        """Account a marked event's arrival; False if unmarked or this user already had it."""
+        found = parse_mark(text)
+        if found is None:
+            return False
+        key, sent_at = found
+        if not self.deliveries.got(key, u.id):
+            return False
+        if key.startswith(self.track_prefix):
+            self.arrivals.setdefault(key, []).append(arrived)
+        if live:
+            self.rec.observe("push." + type_, arrived - sent_at, arrived)
+        return True
 
     def _ready(self, u: SimUser) -> None:
         waiter, u.waiter = u.waiter, None
@@ -595,6 +594,30 @@ class Worker:
                 out.add(v)
         return sorted(out)
 
+    async def circulate(
+        self, u: SimUser, prefix: str, recipients: list[int], to: dict[str, list[str]]
+    ) -> tuple[Answer, float, str]:
+        """A circulation to `to` (people and/or departments, who are `recipients`), its title
+        marked so each `circulation.received` can be timed and accounted."""
+        u.sent += 1
+        key = f"{prefix}{self.spec.index}.{u.index}.{u.sent}"
+        # Expected before it is sent: the pushes may arrive before the acknowledgement.
+        self.deliveries.expect(key, recipients)
+        t = time.monotonic()
+        ans = await self.command(
+            u,
+            "circulation.create",
+            {
+                "title": mark("关于做好节前安全检查的通知", key, t),
+                "body": "<p>请各科室阅知，并于周五前确认。</p>",
+                "client_msg_id": key,
+            }
+            | to,
+        )
+        if not ans.ok:
+            self.deliveries.expected.pop(key, None)
+        return ans, t, key
+
     async def send_page(
         self,
         u: SimUser,
@@ -722,22 +745,8 @@ class Worker:
                 if ans.ok:
                     self.deliveries.expect(key, to)
         elif kind == "circulation" and "circulation.create" not in self.unsupported:
-            u.sent += 1
             to = self._pick_recipients(u)
-            key = f"c{self.spec.index}.{u.index}.{u.sent}"
-            self.deliveries.expect(key, to)
-            ans = await self.command(
-                u,
-                "circulation.create",
-                {
-                    "title": mark("关于做好节前安全检查的通知", key, time.monotonic()),
-                    "body": "请各科室阅知并确认。",
-                    "to": [str(i) for i in to],
-                    "client_msg_id": key,
-                },
-            )
-            if not ans.ok:
-                self.deliveries.expected.pop(key, None)
+            await self.circulate(u, "c", to, {"to": [str(i) for i in to]})
         elif kind == "meeting" and "meeting.create" not in self.unsupported:
             await self._meeting(u)
         elif kind == "drop":
@@ -914,24 +923,13 @@ class Worker:
         """One circulation from `sender` to the department `dept` (whose people, below it too,
         are `recipients`), its title marked so each `circulation.received` can be timed."""
         u = self.by_id[sender]
-        u.sent += 1
-        key = f"{self.track_prefix}{self.spec.index}.{u.index}.{u.sent}"
-        # Expected before it is sent: the pushes may arrive before the acknowledgement.
-        self.deliveries.expect(key, [r for r in recipients if r != sender])
-        t = time.monotonic()
-        ans = await self.command(
+        ans, t, key = await self.circulate(
             u,
-            "circulation.create",
-            {
-                "title": mark("关于做好节前安全检查的通知", key, t),
-                "body": "<p>请各科室阅知，并于周五前确认。</p>",
-                "departments": [str(dept)],
-                "client_msg_id": key,
-            },
+            self.track_prefix,
+            [r for r in recipients if r != sender],
+            {"departments": [str(dept)]},
         )
         t_ack = time.monotonic()
-        if not ans.ok:
-            self.deliveries.expected.pop(key, None)
         return {
             "ok": ans.ok,
             "code": ans.code,

@@ -11,11 +11,8 @@ applied to reads and small writes), and an idle server answers a lone caller wit
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")

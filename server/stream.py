@@ -198,16 +198,18 @@ class Stream:
         rows = await self.pool.fetch(
             _REPLAY, [u for u, _ in items], [s for _, s in items], self.replay_limit
         )
-        found: list[tuple[int, list[Committed]]] = [(0, []) for _ in items]
+        currents = [0] * len(items)
+        missed: list[list[Committed]] = [[] for _ in items]
         for r in rows:
             i = r["i"] - 1
-            current, events = found[i]
+            currents[i] = int(r["current"] or 0)
             if r["seq"] is not None:
                 user_id = items[i][0]
-                events.append(Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode()))
-            found[i] = (int(r["current"] or 0), events)
+                missed[i].append(
+                    Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode())
+                )
         out = []
-        for (_, last_seq), (current, events) in zip(items, found, strict=True):
+        for (_, last_seq), current, events in zip(items, currents, missed, strict=True):
             # Too far behind, from the future, or some were pruned past retention: reset.
             resumable = (
                 last_seq is not None

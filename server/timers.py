@@ -81,15 +81,6 @@ class Timers(Worker):
         for s in sets:
             self.handlers.update(s.handlers)
 
-    def wake_after_commit(self, tx: Transaction, due: datetime) -> None:
-        """Once `tx` (which scheduled a timer `due` then) commits, wake the loop if it would
-        otherwise look too late."""
-
-        async def poke() -> None:
-            self.poke(due)
-
-        tx.after_commit(poke)
-
     async def until_next(self) -> float:
         due = await self.stream.pool.fetchval("SELECT min(due_at) FROM timers")
         if due is None:

@@ -14,6 +14,7 @@ import asyncpg
 
 if TYPE_CHECKING:
     from server.services import Services
+    from server.stream import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,14 @@ class Worker:
         if due is not None and due.timestamp() >= self._next_look > 0:
             return
         self._wake.set()
+
+    def wake_after_commit(self, tx: Transaction, due: datetime | None = None) -> None:
+        """Once `tx` (which queued work, due at `due` or now) commits, poke the loop."""
+
+        async def poke() -> None:
+            self.poke(due)
+
+        tx.after_commit(poke)
 
     def stop(self) -> None:
         """Finish the item at hand and return: a cancel alone can be lost (Python 3.11's
