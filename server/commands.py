@@ -130,6 +130,24 @@ def to_builtins(data: Any) -> Any:
     return msgspec.to_builtins(data)
 
 
+def _refuse_nul(value: Any, path: str = "") -> None:
+    """PostgreSQL stores no NUL character in text or jsonb: refuse it here, as bad input, rather
+    than fail at the write as an internal error."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise bad_request(
+                "text may not contain NUL characters",
+                [{"field": path, "message": "contains U+0000"}],
+            )
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(k, path)
+            _refuse_nul(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_nul(v, f"{path}[{i}]")
+
+
 class Registry:
     def __init__(self, sets: list[CommandSet]) -> None:
         self.commands: dict[str, Command] = {}
@@ -190,11 +208,16 @@ class Registry:
     def _decode(cmd: Command, decoder: msgspec.json.Decoder[Any], payload: Any) -> Input:
         try:
             if isinstance(payload, bytes | bytearray | memoryview):
-                return decoder.decode(bytes(payload) or b"{}")  # type: ignore[no-any-return]
+                raw = bytes(payload) or b"{}"
+                args: Input = decoder.decode(raw)
+                if b"\\u0000" in raw:  # rare: look closer
+                    _refuse_nul(msgspec.to_builtins(args))
+                return args
             if payload is None:
                 payload = {}
             if not isinstance(payload, dict):
                 raise bad_request("the payload must be a JSON object")
+            _refuse_nul(payload)
             return msgspec.convert(payload, cmd.model)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise _validation_error(exc) from None

@@ -158,6 +158,25 @@ async def test_a_string_over_its_limit_is_bad_request(office: Office) -> None:
     await still_works(li)
 
 
+async def test_a_nul_character_in_any_text_is_bad_request_and_stores_nothing(
+    office: Office,
+) -> None:
+    """PostgreSQL keeps no U+0000 in text or jsonb: refused at the door, over both transports,
+    not failed at the write as an internal error."""
+    li = await office.tab("li")
+    wang = await office.person("wang")
+    page = {"to": [office.user_ids["wang"]], "body": "a\u0000b", "client_msg_id": "nul"}
+    assert_bad_field(await li.call("pager.send", page), "body")
+    assert_bad_field(await office.server.command(wang.token, "pager.send", page), "body")
+    assert_bad_field(
+        await li.call("whereabouts.set", {"status": "out", "note": "x", "location": "\u0000"}),
+        "location",
+    )
+    pool = office.server.services.pool
+    assert await pool.fetchval("SELECT count(*) FROM pager_messages") == 0
+    await still_works(li)
+
+
 async def test_an_id_that_is_not_an_id_is_bad_request(office: Office) -> None:
     li = await office.tab("li")
     for bad in ("abc", "0", "-1", "1; DROP TABLE users", "1" * 40, "", " 2", 2):
