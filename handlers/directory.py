@@ -13,6 +13,7 @@ from server.auth import hash_password, is_phc_argon2
 from server.commands import CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found
 from server.events import UserRef, WhereaboutsView
+from server.services import Services
 from storage import directory as q
 from storage import presence as pq
 from storage.records import User, Whereabouts
@@ -104,21 +105,51 @@ async def users(ctx: Ctx, p: Users) -> dict[str, Any]:
     }
 
 
-async def checked_recipients(
-    db: Any, to: list[str], departments: list[str]
-) -> tuple[list[int], list[int]]:
-    """People and departments named as recipients: at least one, and all of them real."""
+def _named(to: list[str], departments: list[str]) -> tuple[list[int], list[int]]:
     user_ids = sorted({int(i) for i in to})
     dept_ids = sorted({int(i) for i in departments})
     if not user_ids and not dept_ids:
         raise bad_request(
             "no recipients", [{"field": "to", "message": "name people or departments"}]
         )
-    if len(await q.existing_ids(db, "users", user_ids)) != len(user_ids):
-        raise not_found("no such user")
-    if len(await q.existing_ids(db, "departments", dept_ids)) != len(dept_ids):
-        raise not_found("no such department")
     return user_ids, dept_ids
+
+
+async def _check_departments(db: Any, dept_ids: list[int]) -> None:
+    if dept_ids and len(await q.existing_ids(db, "departments", dept_ids)) != len(dept_ids):
+        raise not_found("no such department")
+
+
+async def checked_recipients(
+    db: Any, to: list[str], departments: list[str]
+) -> tuple[list[int], list[int]]:
+    """People and departments named as recipients: at least one, and all of them real."""
+    user_ids, dept_ids = _named(to, departments)
+    if user_ids and len(await q.existing_ids(db, "users", user_ids)) != len(user_ids):
+        raise not_found("no such user")
+    await _check_departments(db, dept_ids)
+    return user_ids, dept_ids
+
+
+async def resolved_recipients(
+    services: Services, to: list[str], departments: list[str], sender: int
+) -> tuple[list[int], list[q.Recipient]]:
+    """`checked_recipients`'s departments, and who the recipients are: the people named and
+    everyone in the departments (and those below), but the sender; whether the people named
+    exist is answered by the same query, shared by every send at about the same moment."""
+    user_ids, dept_ids = _named(to, departments)
+    await _check_departments(services.pool, dept_ids)
+    recipients = await services.batcher(_expand_batch)((user_ids, dept_ids, sender))
+    found = {r.id for r in recipients} | {sender}
+    if any(u not in found for u in user_ids):
+        raise not_found("no such user")
+    return dept_ids, recipients
+
+
+async def _expand_batch(
+    services: Services, requests: list[tuple[list[int], list[int], int]]
+) -> list[list[q.Recipient]]:
+    return await q.expand_many(services.pool, requests)
 
 
 def user_view(user: User) -> dict[str, Any]:

@@ -10,6 +10,8 @@ written in the deciding transaction, so a restart neither loses nor repeats one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -17,7 +19,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from aiohttp import web
 
-from handlers.directory import checked_recipients, user_ref
+from handlers.directory import resolved_recipients, user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found, ok
 from server.events import Attachment, PagerMessage, PagerReceipt, UserRef
@@ -27,10 +29,13 @@ from server.outbox import OutboxRow, OutboxSet, enqueue
 from server.services import Services
 from server.sms import fit_sms, verify
 from server.stream import Ack, Transaction, utcnow
-from server.timers import TimerSet, schedule, schedule_per_user
+from server.timers import Due, TimerSet, schedule, schedule_many, schedule_per_user
 from storage import directory as dq
 from storage import files as fq
+from storage import idempotency as idem
 from storage import pager as q
+from storage.files import FileRecord
+from storage.records import User
 
 log = logging.getLogger(__name__)
 
@@ -61,113 +66,191 @@ class Send(Input):
     reply_to: Id | None = None
 
 
-@commands("pager.send", idempotent=True)
+@commands("pager.send", idempotent=True, claims_key=True)
 async def pager_send(ctx: Ctx, p: Send) -> dict[str, Any]:
-    body = p.body.strip()
-    if not body:
-        raise bad_request("the page is empty", [{"field": "body", "message": "empty"}])
-    user_ids, dept_ids = await checked_recipients(ctx.db, p.to, p.departments)
     reply_to = int(p.reply_to) if p.reply_to else None
     if reply_to is not None and not await q.visible(ctx.db, reply_to, ctx.user.id):
         raise not_found("no such message to reply to")
-    async with ctx.transaction() as tx:
-        message_id, sent_at, recipients = await send_page(
-            ctx.services,
-            tx,
-            sender=ctx.user.id,
-            sender_ref=user_ref(ctx.user),
-            user_ids=user_ids,
-            department_ids=dept_ids,
-            body=body,
-            priority=p.priority,
-            attachments=[int(a) for a in p.attachments],
-            reply_to=reply_to,
-            via="web",
-        )
-    hub = ctx.services.hub
-    return {
-        "message_id": str(message_id),
-        "sent_at": sent_at,
-        "recipients": [
-            {"user_id": str(r.id), "online": hub.presence(r.id) != "offline"} for r in recipients
-        ],
-    }
+    page = await checked_page(
+        ctx.services,
+        idem.Key(ctx.user.id, "pager.send", p.client_msg_id),
+        sender=ctx.user,
+        to=p.to,
+        departments=p.departments,
+        body=p.body,
+        priority=p.priority,
+        attachments=p.attachments,
+        reply_to=reply_to,
+        via="web",
+    )
+    return await send(ctx.services, page)
 
 
-async def send_page(
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page checked and ready to go: recipients expanded, attachments readable."""
+
+    key: idem.Key  # its create's idempotency key
+    sender: UserRef
+    recipients: list[dq.Recipient]
+    departments: list[int]
+    body: str
+    priority: str
+    files: list[FileRecord]
+    reply_to: int | None
+    via: str
+
+
+async def checked_page(
     services: Services,
-    tx: Transaction,
+    key: idem.Key,
     *,
-    sender: int,
-    sender_ref: UserRef,
-    user_ids: list[int],
-    department_ids: list[int],
+    sender: User,
+    to: list[str],
+    departments: list[str],
     body: str,
     priority: str,
-    attachments: list[int],
+    attachments: list[str],
     reply_to: int | None,
     via: str,
-) -> tuple[int, datetime, list[dq.Recipient]]:
-    """Store a page, push it to every recipient in one statement, and set the SMS timers."""
-    recipients = await dq.expand_recipients(tx.conn, user_ids, department_ids, exclude=sender)
+) -> Page:
+    body = body.strip()
+    if not body:
+        raise bad_request("the page is empty", [{"field": "body", "message": "empty"}])
+    dept_ids, recipients = await resolved_recipients(services, to, departments, sender.id)
     if not recipients:
         raise bad_request("nobody to page", [{"field": "to", "message": "no recipients"}])
     if len(recipients) > MAX_RECIPIENTS:
         raise AppError("too_large", f"at most {MAX_RECIPIENTS} recipients per page")
-    files = await fq.readable_many(tx.conn, attachments, sender) if attachments else []
-    if len(files) != len(set(attachments)):
+    file_ids = sorted({int(a) for a in attachments})
+    files = await fq.readable_many(services.pool, file_ids, sender.id) if file_ids else []
+    if len(files) != len(file_ids):
         raise not_found("no such file")
-    message_id, sent_at = await q.insert_message(
-        tx.conn,
-        sender_id=sender,
-        body=body,
-        priority=priority,
-        reply_to=reply_to,
-        departments=department_ids,
-        via=via,
-    )
-    if files:
-        await q.insert_attachments(tx.conn, message_id, [f.id for f in files])
-    event = PagerMessage(
+    return Page(key, user_ref(sender), recipients, dept_ids, body, priority, files, reply_to, via)
+
+
+async def send(services: Services, page: Page) -> dict[str, Any]:
+    """Send a checked page (or, for a key sent before, answer as the first time did). Pages sent
+    at about the same moment share one transaction of set-based statements."""
+    outcome = await services.batcher(_send_batch)(page)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def _send_batch(
+    services: Services, pages: list[Page]
+) -> Sequence[dict[str, Any] | Exception]:
+    try:
+        return await _send_together(services, pages)
+    except Exception:
+        if len(pages) == 1:
+            raise
+        log.warning("a batch of %d pages failed: sending each alone", len(pages), exc_info=True)
+    out: list[dict[str, Any] | Exception] = []
+    for page in pages:
+        try:
+            out += await _send_together(services, [page])
+        except Exception as exc:  # this page's own failure, answered to its sender alone
+            out.append(exc)
+    return out
+
+
+async def _send_together(services: Services, pages: list[Page]) -> list[dict[str, Any]]:
+    """Claim every page's key with its answer, push each to its recipients, store the pages and
+    set their SMS and e-mail timers: one transaction, a statement for each step however many."""
+    first: dict[idem.Key, Page] = {}
+    for page in pages:
+        first.setdefault(page.key, page)  # the same key twice: the later one gets the answer
+    unique = list(first.values())
+    async with services.stream.transaction() as tx:
+        ids = await q.reserve_ids(tx.conn, len(unique))
+        sent_at = utcnow()
+        answers = [_answer(services, p, i, sent_at) for p, i in zip(unique, ids, strict=True)]
+        claimed = await idem.claim(
+            tx.conn, [p.key for p in unique], [msgspec.json.encode(a) for a in answers]
+        )
+        new = [(p, i) for p, i, c in zip(unique, ids, claimed, strict=True) if c]
+        if new:
+            seqs = await tx.emit_many(
+                [([r.id for r in p.recipients], _message(p, i, sent_at)) for p, i in new]
+            )
+            await q.insert_pages(
+                tx.conn,
+                [
+                    q.NewPage(
+                        i,
+                        int(p.sender.id),
+                        p.body,
+                        p.priority,
+                        p.reply_to,
+                        p.departments,
+                        p.via,
+                        [f.id for f in p.files],
+                        got,
+                    )
+                    for (p, i), got in zip(new, seqs, strict=True)
+                ],
+                sent_at,
+            )
+            await _schedule_fallbacks(services, tx, new, sent_at)
+    sent_before = [p.key for p, c in zip(unique, claimed, strict=True) if not c]
+    replays = await idem.answers(services.pool, sent_before) if sent_before else {}
+    result = {
+        p.key: a if c else replays[p.key] for p, a, c in zip(unique, answers, claimed, strict=True)
+    }
+    return [result[p.key] for p in pages]
+
+
+def _answer(services: Services, page: Page, message_id: int, sent_at: datetime) -> dict[str, Any]:
+    if page.via == "sms":
+        return {"message_id": str(message_id), "reply_to": str(page.reply_to)}
+    hub = services.hub
+    return {
+        "message_id": str(message_id),
+        "sent_at": sent_at,
+        "recipients": [
+            {"user_id": str(r.id), "online": hub.presence(r.id) != "offline"}
+            for r in page.recipients
+        ],
+    }
+
+
+def _message(page: Page, message_id: int, sent_at: datetime) -> PagerMessage:
+    return PagerMessage(
         message_id=str(message_id),
-        from_=sender_ref,
-        body=body,
-        priority=priority,
-        attachments=[Attachment(str(f.id), f.name, f.size, f.content_type) for f in files],
-        reply_to=str(reply_to) if reply_to else None,
+        from_=page.sender,
+        body=page.body,
+        priority=page.priority,
+        attachments=[Attachment(str(f.id), f.name, f.size, f.content_type) for f in page.files],
+        reply_to=str(page.reply_to) if page.reply_to else None,
         sent_at=sent_at,
-        via=via,
+        via=page.via,
     )
-    seqs = await tx.emit([r.id for r in recipients], event)
-    await q.insert_recipients(tx.conn, message_id, seqs)
-    await _schedule_fallbacks(services, tx, message_id, sent_at, priority, recipients)
-    return message_id, sent_at, recipients
 
 
 async def _schedule_fallbacks(
-    services: Services,
-    tx: Transaction,
-    message_id: int,
-    sent_at: datetime,
-    priority: str,
-    recipients: list[dq.Recipient],
+    services: Services, tx: Transaction, pages: list[tuple[Page, int]], sent_at: datetime
 ) -> None:
     cfg = services.config
-    payload = {"message_id": message_id}
-    dues = []
-    if any(r.phone for r in recipients):
-        dues.append(sent_at + timedelta(seconds=cfg.sms_offline_grace_s))
-        await schedule(tx.conn, SMS_OFFLINE, str(message_id), dues[-1], payload)
-        if priority == "urgent":
-            dues.append(sent_at + timedelta(seconds=cfg.sms_urgent_unread_s))
-            await schedule(tx.conn, SMS_URGENT, str(message_id), dues[-1], payload)
-    if services.outbox.mailer is not None:
-        dues.append(sent_at + timedelta(seconds=cfg.email_offline_s))
-        await schedule_per_user(
-            tx.conn, EMAIL_CHECK, [r.id for r in recipients if r.email], dues[-1]
-        )
-    if dues:
-        services.timers.wake_after_commit(tx, min(dues))
+    due: list[Due] = []
+    for page, message_id in pages:
+        if any(r.phone for r in page.recipients):
+            payload = {"message_id": message_id}
+            offline = sent_at + timedelta(seconds=cfg.sms_offline_grace_s)
+            due.append(Due(SMS_OFFLINE, str(message_id), offline, payload))
+            if page.priority == "urgent":
+                unread = sent_at + timedelta(seconds=cfg.sms_urgent_unread_s)
+                due.append(Due(SMS_URGENT, str(message_id), unread, payload))
+    wake = [d.due_at for d in due]
+    if due:
+        await schedule_many(tx.conn, due)
+    emails = sorted({r.id for page, _ in pages for r in page.recipients if r.email})
+    if services.outbox.mailer is not None and emails:
+        wake.append(sent_at + timedelta(seconds=cfg.email_offline_s))
+        await schedule_per_user(tx.conn, EMAIL_CHECK, emails, wake[-1])
+    if wake:
+        services.timers.wake_after_commit(tx, min(wake))
 
 
 # --- receipts -----------------------------------------------------------------------------------
@@ -561,40 +644,16 @@ async def reply_by_sms(
     sender = await q.sender_of(services.pool, replied)
     user = await dq.get_user(services.pool, user_id)
     assert sender is not None and user is not None
-    async with services.stream.transaction() as tx:
-        claimed = await tx.conn.fetchval(
-            "INSERT INTO idempotency (user_id, command, client_msg_id) VALUES ($1, 'sms.inbound', $2)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            user_id,
-            sms_id,
-        )
-        if not claimed:  # the gateway retried a delivery we already took
-            answer = await tx.conn.fetchval(
-                "SELECT answer FROM idempotency WHERE user_id = $1 AND command = 'sms.inbound'"
-                " AND client_msg_id = $2",
-                user_id,
-                sms_id,
-            )
-            return answer  # type: ignore[no-any-return]
-        message_id, _, _ = await send_page(
-            services,
-            tx,
-            sender=user_id,
-            sender_ref=user_ref(user),
-            user_ids=[sender],
-            department_ids=[],
-            body=text[:5000],
-            priority="normal",
-            attachments=[],
-            reply_to=replied,
-            via="sms",
-        )
-        answer = {"message_id": str(message_id), "reply_to": str(replied)}
-        await tx.conn.execute(
-            "UPDATE idempotency SET answer = $3::jsonb WHERE user_id = $1 AND command = 'sms.inbound'"
-            " AND client_msg_id = $2",
-            user_id,
-            sms_id,
-            msgspec.json.encode(answer),
-        )
-    return answer
+    page = await checked_page(
+        services,
+        idem.Key(user_id, "sms.inbound", sms_id),  # a gateway's retry: the first answer
+        sender=user,
+        to=[str(sender)],
+        departments=[],
+        body=text[:5000],
+        priority="normal",
+        attachments=[],
+        reply_to=replied,
+        via="sms",
+    )
+    return await send(services, page)

@@ -17,6 +17,7 @@ import structlog
 
 from server.errors import AppError, bad_request, ok
 from server.stream import Transaction
+from storage import idempotency as idem
 
 if TYPE_CHECKING:
     from server.hub import Connection
@@ -46,6 +47,9 @@ class Command:
     model: type[Input]
     handler: Handler
     idempotent: bool  # creates keyed by the input's client_msg_id
+    # The handler claims the key in the statement that creates, with its answer (a batched
+    # create); otherwise the registry claims it in a transaction the handler then runs in.
+    claims_key: bool
 
 
 class CommandSet:
@@ -54,7 +58,9 @@ class CommandSet:
     def __init__(self) -> None:
         self.commands: list[Command] = []
 
-    def __call__(self, name: str, *, idempotent: bool = False) -> Callable[[Handler], Handler]:
+    def __call__(
+        self, name: str, *, idempotent: bool = False, claims_key: bool = False
+    ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             hints = typing.get_type_hints(fn)
             params = [h for k, h in hints.items() if k != "return"]
@@ -62,7 +68,8 @@ class CommandSet:
             assert issubclass(model, Input), f"{name}: input must subclass Input"
             if idempotent:
                 assert "client_msg_id" in model.__struct_fields__, name
-            self.commands.append(Command(name, model, fn, idempotent))
+            assert idempotent or not claims_key, name
+            self.commands.append(Command(name, model, fn, idempotent, claims_key))
             return fn
 
         return register
@@ -227,31 +234,21 @@ class Registry:
         key = getattr(args, "client_msg_id", None) if cmd.idempotent else None
         if key is None:
             return to_builtins(await cmd.handler(ctx, args))
+        k = idem.Key(ctx.user.id, cmd.name, key)
+        if cmd.claims_key:
+            try:
+                return to_builtins(await cmd.handler(ctx, args))
+            except AppError:
+                # A retry of a create that went through, failing a check only now (its recipient
+                # since removed, say): still the first answer.
+                replay = await idem.answers(ctx.services.pool, [k])
+                if k in replay:
+                    raise _Replayed(replay[k]) from None
+                raise
         async with ctx.services.stream.transaction() as tx:
-            claimed = await tx.conn.fetchval(
-                "INSERT INTO idempotency (user_id, command, client_msg_id) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING RETURNING true",
-                ctx.user.id,
-                cmd.name,
-                key,
-            )
-            if not claimed:
-                answer = await tx.conn.fetchval(
-                    "SELECT answer FROM idempotency"
-                    " WHERE user_id = $1 AND command = $2 AND client_msg_id = $3",
-                    ctx.user.id,
-                    cmd.name,
-                    key,
-                )
-                raise _Replayed(answer)
+            if not (await idem.claim(tx.conn, [k], [None]))[0]:
+                raise _Replayed((await idem.answers(tx.conn, [k])).get(k))
             ctx._tx = tx
             data = to_builtins(await cmd.handler(ctx, args))
-            await tx.conn.execute(
-                "UPDATE idempotency SET answer = $4::jsonb"
-                " WHERE user_id = $1 AND command = $2 AND client_msg_id = $3",
-                ctx.user.id,
-                cmd.name,
-                key,
-                _encoder.encode(data),
-            )
+            await idem.store_answer(tx.conn, k, _encoder.encode(data))
         return data

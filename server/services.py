@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
+
+from server.batch import Batcher
 
 if TYPE_CHECKING:
     import socketio
@@ -39,6 +42,17 @@ class Services:
     outbox: Outbox
     # Readers of inbound SMS (user_id, text, sms_id) -> answer or None, asked in order.
     inbound_sms: list[InboundSms] = field(default_factory=list)
+    _batchers: dict[Any, Batcher[Any, Any]] = field(default_factory=dict)
+
+    def batcher(self, run: Callable[[Services, list[T]], Awaitable[Sequence[R]]]) -> Batcher[T, R]:
+        """This app's one `Batcher` for `run(services, items)`: callers at about the same moment
+        share a run."""
+        b = self._batchers.get(run)
+        if b is None:
+            b = self._batchers[run] = Batcher(partial(run, self))
+        return b
 
 
+T = TypeVar("T")
+R = TypeVar("R")
 InboundSms = Callable[["Services", int, str, str], Awaitable[dict[str, Any] | None]]

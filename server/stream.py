@@ -24,25 +24,15 @@ log = logging.getLogger(__name__)
 
 _encode = msgspec.json.encode
 
-# Lock the recipients' stream rows in id order (no deadlock between overlapping fan-outs), bump each
-# by one and append the event for all of them: one statement however many recipients.
-_EMIT_SAME = """
-WITH locked AS (
-    SELECT user_id FROM streams WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE
-), bumped AS (
-    UPDATE streams s SET seq = s.seq + 1 FROM locked WHERE s.user_id = locked.user_id
-    RETURNING s.user_id, s.seq
-)
-INSERT INTO events (user_id, seq, type, at, data)
-SELECT user_id, seq, $2, $3, $4::jsonb FROM bumped
-RETURNING user_id, seq
-"""
-
-# The general form: a list of (user, type, data), several per user allowed, kept in list order.
-_EMIT_EACH = """
-WITH items AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) WITH ORDINALITY
-        AS t(user_id, type, data, ord)
+# Events for lists of users (a user may appear under several events, and gets them in list
+# order): lock the streams in id order (no deadlock between overlapping fan-outs), bump each by
+# its count and append, one statement however many events and recipients. Each event's data is
+# sent once, not once per recipient.
+_EMIT = """
+WITH evs AS (
+    SELECT * FROM unnest($3::text[], $4::jsonb[]) WITH ORDINALITY AS e(type, data, k)
+), items AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(user_id, k, ord)
 ), counts AS (
     SELECT user_id, count(*) AS n FROM items GROUP BY user_id
 ), locked AS (
@@ -55,8 +45,8 @@ WITH items AS (
 )
 INSERT INTO events (user_id, seq, type, at, data)
 SELECT i.user_id, b.base + row_number() OVER (PARTITION BY i.user_id ORDER BY i.ord),
-       i.type, $4, i.data
-FROM items i JOIN bumped b USING (user_id)
+       e.type, $5, e.data
+FROM items i JOIN bumped b USING (user_id) JOIN evs e USING (k)
 RETURNING user_id, seq
 """
 
@@ -114,40 +104,48 @@ class Transaction:
 
     async def emit(self, user_ids: Iterable[int], event: Event) -> dict[int, int]:
         """Append one durable event for each user; returns {user_id: seq}."""
-        assert event.durable, f"{event.type} is ephemeral: use after_commit"
-        ids = sorted(set(user_ids))
-        if not ids:
-            return {}
-        at = utcnow()
-        data = _encode(event)
-        rows = await self.conn.fetch(_EMIT_SAME, ids, event.type, at, data)
-        seqs = {r["user_id"]: r["seq"] for r in rows}
-        self.events.extend(Committed(u, s, event.type, at, data) for u, s in seqs.items())
-        return seqs
+        return (await self.emit_many([(user_ids, event)]))[0]
 
     async def emit_each(self, items: Sequence[tuple[int, Event]]) -> list[int | None]:
         """Append a different event per item (a user may repeat); returns each item's seq."""
-        if not items:
-            return []
+        seqs = await self.emit_many([((user_id,), ev) for user_id, ev in items])
+        return [s.get(user_id) for (user_id, _), s in zip(items, seqs, strict=True)]
+
+    async def emit_many(
+        self, groups: Sequence[tuple[Iterable[int], Event]]
+    ) -> list[dict[int, int]]:
+        """Append each event for its users, in list order; returns each group's {user_id: seq}
+        (a user without a stream gets none)."""
+        users = [sorted(set(ids)) for ids, _ in groups]
+        for _, ev in groups:
+            assert ev.durable, f"{ev.type} is ephemeral: use after_commit"
+        if not any(users):
+            return [{} for _ in groups]
         at = utcnow()
-        encoded = [_encode(ev) for _, ev in items]
+        encoded = [_encode(ev) for _, ev in groups]
         rows = await self.conn.fetch(
-            _EMIT_EACH, [u for u, _ in items], [ev.type for _, ev in items], encoded, at
+            _EMIT,
+            [u for ids in users for u in ids],
+            [k for k, ids in enumerate(users, 1) for _ in ids],
+            [ev.type for _, ev in groups],
+            encoded,
+            at,
         )
+        # Seqs come back per user in list order: hand them out in that order.
         by_user: dict[int, list[int]] = {}
         for r in rows:
             by_user.setdefault(r["user_id"], []).append(r["seq"])
         for seqs in by_user.values():
             seqs.sort(reverse=True)
-        out: list[int | None] = []
-        for (user_id, ev), data in zip(items, encoded, strict=True):
-            pending = by_user.get(user_id)
-            if not pending:  # unknown user: nothing stored
-                out.append(None)
-                continue
-            seq = pending.pop()
-            self.events.append(Committed(user_id, seq, ev.type, at, data))
-            out.append(seq)
+        out: list[dict[int, int]] = []
+        for ids, (_, ev), data in zip(users, groups, encoded, strict=True):
+            got: dict[int, int] = {}
+            for user_id in ids:
+                pending = by_user.get(user_id)
+                if pending:
+                    got[user_id] = seq = pending.pop()
+                    self.events.append(Committed(user_id, seq, ev.type, at, data))
+            out.append(got)
         return out
 
     def after_commit(self, fn: Callable[[], Awaitable[None]]) -> None:

@@ -4,9 +4,9 @@ the process restarted in between. Handler modules declare what a kind of timer d
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 import msgspec
@@ -37,18 +37,32 @@ class TimerSet:
         return register
 
 
+class Due(NamedTuple):
+    kind: str
+    key: str
+    due_at: datetime
+    payload: dict[str, Any]
+
+
 async def schedule(
     conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, payload: dict[str, Any]
 ) -> None:
     """Set (or move) the timer `kind/key`; part of the caller's transaction."""
+    await schedule_many(conn, [Due(kind, key, due_at, payload)])
+
+
+async def schedule_many(conn: asyncpg.Connection, timers: Sequence[Due]) -> None:
+    """`schedule` for several timers in one statement (a timer named twice: the last wins)."""
+    last = list({(t.kind, t.key): t for t in timers}.values())
     await conn.execute(
-        "INSERT INTO timers (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)"
+        "INSERT INTO timers (kind, key, due_at, payload)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[])"
         " ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at,"
         " payload = EXCLUDED.payload, attempts = 0",
-        kind,
-        key,
-        due_at,
-        msgspec.json.encode(payload),
+        [t.kind for t in last],
+        [t.key for t in last],
+        [t.due_at for t in last],
+        [msgspec.json.encode(t.payload) for t in last],
     )
 
 

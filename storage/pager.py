@@ -75,48 +75,62 @@ class Pending(msgspec.Struct, frozen=True):
     priority: str
 
 
-async def insert_message(
-    conn: asyncpg.Connection,
-    *,
-    sender_id: int,
-    body: str,
-    priority: str,
-    reply_to: int | None,
-    departments: Sequence[int],
-    via: str,
-) -> tuple[int, datetime]:
-    row = await conn.fetchrow(
-        "INSERT INTO pager_messages (sender_id, body, priority, reply_to, departments, via)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, sent_at",
-        sender_id,
-        body,
-        priority,
-        reply_to,
-        list(departments),
-        via,
+class NewPage(msgspec.Struct, frozen=True):
+    id: int  # from `reserve_ids`
+    sender_id: int
+    body: str
+    priority: str
+    reply_to: int | None
+    departments: list[int]
+    via: str
+    attachments: list[int]
+    seqs: dict[int, int]  # each recipient's pager.message event
+
+
+async def reserve_ids(conn: asyncpg.Connection, n: int) -> list[int]:
+    """Ids for n new pages, so their events can name them before the rows are written."""
+    rows = await conn.fetch(
+        "SELECT nextval(pg_get_serial_sequence('pager_messages', 'id')) AS id"
+        " FROM generate_series(1, $1)",
+        n,
     )
-    return row["id"], row["sent_at"]
+    return [r["id"] for r in rows]
 
 
-async def insert_recipients(
-    conn: asyncpg.Connection, message_id: int, seqs: dict[int, int]
+async def insert_pages(
+    conn: asyncpg.Connection, pages: Sequence[NewPage], sent_at: datetime
 ) -> None:
+    """Pages, their attachments and recipients: one statement however many."""
     await conn.execute(
-        "INSERT INTO pager_recipients (message_id, user_id, seq)"
-        " SELECT $1, u, s FROM unnest($2::bigint[], $3::bigint[]) AS t(u, s)",
-        message_id,
-        list(seqs.keys()),
-        list(seqs.values()),
-    )
-
-
-async def insert_attachments(
-    conn: asyncpg.Connection, message_id: int, file_ids: Sequence[int]
-) -> None:
-    await conn.execute(
-        "INSERT INTO pager_attachments (message_id, file_id) SELECT $1, unnest($2::bigint[])",
-        message_id,
-        list(file_ids),
+        """
+        WITH m AS (
+            INSERT INTO pager_messages
+                (id, sender_id, body, priority, reply_to, departments, via, sent_at)
+            OVERRIDING SYSTEM VALUE
+            SELECT id, sender_id, body, priority, reply_to, departments::bigint[], via, $8
+            FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
+                        $6::text[], $7::text[])
+                AS t(id, sender_id, body, priority, reply_to, departments, via)
+        ), a AS (
+            INSERT INTO pager_attachments (message_id, file_id)
+            SELECT * FROM unnest($9::bigint[], $10::bigint[])
+        )
+        INSERT INTO pager_recipients (message_id, user_id, seq)
+        SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[])
+        """,
+        [p.id for p in pages],
+        [p.sender_id for p in pages],
+        [p.body for p in pages],
+        [p.priority for p in pages],
+        [p.reply_to for p in pages],
+        ["{" + ",".join(map(str, p.departments)) + "}" for p in pages],
+        [p.via for p in pages],
+        sent_at,
+        [p.id for p in pages for _ in p.attachments],
+        [f for p in pages for f in p.attachments],
+        [p.id for p in pages for _ in p.seqs],
+        [u for p in pages for u in p.seqs],
+        [s for p in pages for s in p.seqs.values()],
     )
 
 

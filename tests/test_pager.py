@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from tests.support import Office
+from handlers import pager
+from storage import idempotency as idem
+from storage.directory import get_user
+from tests.support import Office, eventually
 
 
 async def _send(office: Office, sender: str, to: list[str] | None = None, **kw: object) -> dict:
@@ -364,3 +367,86 @@ async def test_the_log_gateway_lists_sent_sms_on_the_dev_page(
             await asyncio.sleep(0.1)
         assert resp.status == 200
         assert "13900000003" in page and "&lt;b&gt;速回电话" in page and "<b>速回" not in page
+
+
+async def test_pages_sent_together_share_a_transaction_each_with_its_own_answer(
+    office: Office,
+) -> None:
+    """Sends arriving while one is being written are written together (one transaction, one
+    statement per step); each still gets its own answer, a key repeated inside the batch
+    creates once, and every stream stays gapless."""
+    li_tab = await office.tab("li")
+    senders = ["wang", "zhang", "zhao", "chen"]
+    people = {a: await office.person(a) for a in senders}
+    li = office.user_ids["li"]
+
+    async def send(sender: str, key: str) -> dict:
+        payload = {"to": [li], "body": f"{sender} {key}", "client_msg_id": key}
+        env = await office.server.command(people[sender].token, "pager.send", payload)
+        assert env["ok"], env
+        return env["data"]
+
+    jobs = [send(senders[i % 4], f"k{i}") for i in range(40)]
+    jobs += [send("wang", "k0"), send("zhang", "k1")]  # retries racing their first sends
+    answers = await asyncio.gather(*jobs)
+    assert answers[40] == answers[0] and answers[41] == answers[1]
+    assert len({a["message_id"] for a in answers}) == 40
+    await eventually(lambda: len(li_tab.durable("pager.message")) == 40)
+    got = li_tab.durable("pager.message")
+    assert [e["seq"] for e in got] == list(range(1, 41))
+    assert sorted(e["data"]["message_id"] for e in got) == sorted(
+        a["message_id"] for a in answers[:40]
+    )
+    pool = office.server.services.pool
+    transactions = await pool.fetchval("SELECT count(DISTINCT xmin::text) FROM pager_messages")
+    assert await pool.fetchval("SELECT count(*) FROM pager_messages") == 40
+    assert transactions < 40, "sends that arrived together were written together"
+
+
+async def test_a_page_that_fails_in_a_batch_fails_alone(office: Office) -> None:
+    """A batch whose write fails is retried page by page: the others still go out, the bad one
+    fails for its sender alone, and nothing of it is stored."""
+    li_tab = await office.tab("li")
+    services = office.server.services
+    sender = await get_user(services.pool, int(office.user_ids["wang"]))
+    assert sender is not None
+
+    async def page(key: str, body: str) -> pager.Page:
+        return await pager.checked_page(
+            services,
+            idem.Key(sender.id, "pager.send", key),
+            sender=sender,
+            to=[office.user_ids["li"]],
+            departments=[],
+            body=body,
+            priority="normal",
+            attachments=[],
+            reply_to=None,
+            via="web",
+        )
+
+    good, bad = await page("good", "材料已送到"), await page("bad", "坏\x00字")
+    outcomes = await pager._send_batch(services, [bad, good])
+    assert isinstance(outcomes[0], Exception)
+    assert isinstance(outcomes[1], dict)
+    ev = await li_tab.wait_for("pager.message")
+    assert ev["seq"] == 1 and ev["data"]["message_id"] == outcomes[1]["message_id"]
+    bodies = await services.pool.fetch("SELECT body FROM pager_messages")
+    assert [r["body"] for r in bodies] == ["材料已送到"]
+    assert (
+        await services.pool.fetchval("SELECT count(*) FROM idempotency WHERE client_msg_id = 'bad'")
+        == 0
+    )
+
+
+async def test_a_retry_gets_the_first_answer_even_if_its_check_now_fails(office: Office) -> None:
+    """The key decides: a retry whose recipient has since gone (here: named wrongly) is still
+    answered as the first send was, and nothing new is created."""
+    first = await _send(office, "wang", ["li"], client_msg_id="retry-1")
+    wang = await office.person("wang")
+    payload = {"to": ["999999"], "body": "x", "client_msg_id": "retry-1"}
+    again = await office.server.command(wang.token, "pager.send", payload)
+    assert again == {"ok": True, "data": first}
+    fresh = await office.server.command(wang.token, "pager.send", {**payload, "client_msg_id": "n"})
+    assert fresh["ok"] is False and fresh["error"]["code"] == "not_found"
+    assert await office.server.services.pool.fetchval("SELECT count(*) FROM pager_messages") == 1

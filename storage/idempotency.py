@@ -1,0 +1,57 @@
+"""Idempotency keys: a create claims (user, command, client_msg_id) in its own transaction, and a
+retry of the same key gets the answer stored with the claim instead of creating again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import asyncpg
+
+from storage.pool import Executor
+
+
+class Key(NamedTuple):
+    user_id: int
+    command: str
+    client_msg_id: str
+
+
+async def claim(
+    conn: asyncpg.Connection, keys: Sequence[Key], answers: Sequence[bytes | None]
+) -> list[bool]:
+    """Claim each key with its answer (None: stored later by `store_answer`); a key claimed before,
+    or by a concurrent transaction that commits, is not claimed again. One statement for all."""
+    rows = await conn.fetch(
+        "INSERT INTO idempotency (user_id, command, client_msg_id, answer)"
+        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[])"
+        " ON CONFLICT DO NOTHING RETURNING user_id, command, client_msg_id",
+        [k.user_id for k in keys],
+        [k.command for k in keys],
+        [k.client_msg_id for k in keys],
+        list(answers),
+    )
+    won = {Key(r["user_id"], r["command"], r["client_msg_id"]) for r in rows}
+    return [k in won for k in keys]
+
+
+async def store_answer(conn: asyncpg.Connection, key: Key, answer: bytes) -> None:
+    await conn.execute(
+        "UPDATE idempotency SET answer = $4::jsonb"
+        " WHERE user_id = $1 AND command = $2 AND client_msg_id = $3",
+        *key,
+        answer,
+    )
+
+
+async def answers(db: Executor, keys: Sequence[Key]) -> dict[Key, Any]:
+    """The stored answers of those keys that were claimed and committed."""
+    rows = await db.fetch(
+        "SELECT i.user_id, i.command, i.client_msg_id, i.answer FROM idempotency i"
+        " JOIN unnest($1::bigint[], $2::text[], $3::text[]) AS k(user_id, command, client_msg_id)"
+        " USING (user_id, command, client_msg_id)",
+        [k.user_id for k in keys],
+        [k.command for k in keys],
+        [k.client_msg_id for k in keys],
+    )
+    return {Key(r["user_id"], r["command"], r["client_msg_id"]): r["answer"] for r in rows}
