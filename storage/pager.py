@@ -123,6 +123,7 @@ async def insert_pages(
         [p.body for p in pages],
         [p.priority for p in pages],
         [p.reply_to for p in pages],
+        # PostgreSQL arrays of arrays must be rectangular: each page's list goes as array text.
         ["{" + ",".join(map(str, p.departments)) + "}" for p in pages],
         [p.via for p in pages],
         sent_at,
