@@ -25,28 +25,24 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.encode
 
 # Events for lists of users (a user may appear under several events, and gets them in list
-# order): lock the streams in id order (no deadlock between overlapping fan-outs), bump each by
-# its count and append, one statement however many events and recipients. Each event's data is
-# sent once, not once per recipient.
+# order), one statement however many events and recipients: lock the streams in id order (no
+# deadlock between overlapping fan-outs; the count makes the update wait for every lock), bump
+# each by its count and append. Each event's type and data are sent once, in two JSON arrays
+# indexed by each user's run of event numbers ($4 from $3, $2 long). Only joins the planner
+# cannot misjudge: with `JOIN`s between CTEs it looped 5,000 x 5,000 rows once (a 10 s page).
 _EMIT = """
-WITH evs AS (
-    SELECT * FROM unnest($3::text[], $4::jsonb[]) WITH ORDINALITY AS e(type, data, k)
-), items AS (
-    SELECT * FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(user_id, k, ord)
-), counts AS (
-    SELECT user_id, count(*) AS n FROM items GROUP BY user_id
+WITH users AS (
+    SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(user_id, n, first)
 ), locked AS (
-    SELECT s.user_id FROM streams s JOIN counts c USING (user_id)
-    ORDER BY s.user_id FOR UPDATE OF s
+    SELECT user_id FROM streams WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE
 ), bumped AS (
-    UPDATE streams s SET seq = s.seq + c.n FROM counts c, locked l
-    WHERE s.user_id = c.user_id AND l.user_id = s.user_id
-    RETURNING s.user_id, s.seq - c.n AS base
+    UPDATE streams s SET seq = s.seq + u.n FROM users u
+    WHERE s.user_id = u.user_id AND (SELECT count(*) FROM locked) >= 0
+    RETURNING s.user_id, s.seq - u.n AS base, u.n, u.first
 )
 INSERT INTO events (user_id, seq, type, at, data)
-SELECT i.user_id, b.base + row_number() OVER (PARTITION BY i.user_id ORDER BY i.ord),
-       e.type, $5, e.data
-FROM items i JOIN bumped b USING (user_id) JOIN evs e USING (k)
+SELECT b.user_id, b.base + i, $5::jsonb ->> x.k, $7, $6::jsonb -> x.k
+FROM bumped b, generate_series(1, b.n) AS i, LATERAL (SELECT ($4::int[])[b.first + i] AS k) x
 RETURNING user_id, seq
 """
 
@@ -116,36 +112,46 @@ class Transaction:
     ) -> list[dict[int, int]]:
         """Append each event for its users, in list order; returns each group's {user_id: seq}
         (a user without a stream gets none)."""
-        users = [sorted(set(ids)) for ids, _ in groups]
         for _, ev in groups:
             assert ev.durable, f"{ev.type} is ephemeral: use after_commit"
-        if not any(users):
+        runs: dict[int, list[int]] = {}  # user -> the numbers of its events, in list order
+        for k, (ids, _) in enumerate(groups):
+            for user_id in set(ids):
+                runs.setdefault(user_id, []).append(k)
+        if not runs:
             return [{} for _ in groups]
+        users = sorted(runs)
+        counts: list[int] = []
+        firsts: list[int] = []
+        flat: list[int] = []
+        for user_id in users:
+            firsts.append(len(flat))
+            counts.append(len(runs[user_id]))
+            flat.extend(runs[user_id])
         at = utcnow()
         encoded = [_encode(ev) for _, ev in groups]
         rows = await self.conn.fetch(
             _EMIT,
-            [u for ids in users for u in ids],
-            [k for k, ids in enumerate(users, 1) for _ in ids],
-            [ev.type for _, ev in groups],
-            encoded,
+            users,
+            counts,
+            firsts,
+            flat,
+            _encode([ev.type for _, ev in groups]),
+            b"[" + b",".join(encoded) + b"]",
             at,
         )
-        # Seqs come back per user in list order: hand them out in that order.
-        by_user: dict[int, list[int]] = {}
+        seqs: dict[int, list[int]] = {}
         for r in rows:
-            by_user.setdefault(r["user_id"], []).append(r["seq"])
-        for seqs in by_user.values():
-            seqs.sort(reverse=True)
-        out: list[dict[int, int]] = []
-        for ids, (_, ev), data in zip(users, groups, encoded, strict=True):
-            got: dict[int, int] = {}
-            for user_id in ids:
-                pending = by_user.get(user_id)
-                if pending:
-                    got[user_id] = seq = pending.pop()
-                    self.events.append(Committed(user_id, seq, ev.type, at, data))
-            out.append(got)
+            seqs.setdefault(r["user_id"], []).append(r["seq"])
+        out: list[dict[int, int]] = [{} for _ in groups]
+        for user_id, got in seqs.items():
+            got.sort()
+            for k, seq in zip(runs[user_id], got, strict=True):
+                out[k][user_id] = seq
+        # Pushed in list order, each user's in seq order.
+        for (_, ev), data, mine in zip(groups, encoded, out, strict=True):
+            for user_id in sorted(mine):
+                self.events.append(Committed(user_id, mine[user_id], ev.type, at, data))
         return out
 
     def after_commit(self, fn: Callable[[], Awaitable[None]]) -> None:

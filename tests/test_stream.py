@@ -276,3 +276,44 @@ async def test_acks_of_several_users_survive_a_failing_hook(
         "SELECT acked_seq FROM streams WHERE user_id = ANY($1::bigint[])", ids
     )
     assert [r["acked_seq"] for r in acked] == [1, 1, 1]
+
+
+async def test_emit_many_numbers_each_users_events_in_list_order(office: Office) -> None:
+    """Groups overlap, repeat a user and carry different events: each user's seqs follow the
+    list order with no gap, each row holds its own event (the statement finds types and data
+    by event number), and the pushes go out in list order."""
+    li, wang, zhang = [int((await office.person(n)).id) for n in ("li", "wang", "zhang")]
+    stream = office.server.services.stream
+    start = dict(
+        await stream.pool.fetch(
+            "SELECT user_id, seq FROM streams WHERE user_id = ANY($1)", [li, wang, zhang]
+        )
+    )
+
+    def note(i: int) -> NoteReceived:
+        return NoteReceived(note_id=str(i), from_=UserRef("1", "x"), body=f"b{i}", at=_now())
+
+    groups = [([li, wang], note(0)), ([wang], note(1)), ([zhang, li, li], note(2))]
+    groups += [([wang], note(i)) for i in range(3, 1503)]
+    async with stream.transaction() as tx:
+        got = await tx.emit_many(groups)
+        pushed = [(e.user_id, e.seq) for e in tx.events]
+    assert got[0] == {li: start[li] + 1, wang: start[wang] + 1}
+    assert got[1] == {wang: start[wang] + 2}
+    assert got[2] == {zhang: start[zhang] + 1, li: start[li] + 2}
+    assert [g[wang] for g in got[3:]] == list(range(start[wang] + 3, start[wang] + 1503))
+    assert pushed == [(u, seqs[u]) for seqs in got for u in sorted(seqs)]
+    rows = await stream.pool.fetch(
+        "SELECT e.user_id, e.seq, e.type, e.data->>'note_id' AS note FROM events e"
+        " JOIN streams s USING (user_id) WHERE e.user_id = ANY($1) ORDER BY 1, 2",
+        [li, wang, zhang],
+    )
+    written = {(r["user_id"], r["seq"]): (r["type"], r["note"]) for r in rows}
+    expected = {
+        (u, seq): ("note.received", str(k)) for k, seqs in enumerate(got) for u, seq in seqs.items()
+    }
+    assert {key: written[key] for key in expected} == expected
+    for u in (li, wang, zhang):  # nothing else was appended
+        assert max(seq for user, seq in written if user == u) == max(
+            seq for user, seq in expected if user == u
+        )
