@@ -367,14 +367,17 @@ class Worker:
         t = time.monotonic()
         self.rec.count("sent." + name, now=t)
         sock = u.sock
-        ans = await sock.call(name, payload) if sock is not None else closed_answer(name)
+        if sock is None:  # between a drop and the reconnect: the generator's timing, not an error
+            self.rec.count("cancelled." + name, now=t)
+            return closed_answer(name)
+        ans = await sock.call(name, payload)
         done = time.monotonic()
         self.rec.observe("cmd." + name, done - t, done)
         if ans.ok:
             self.rec.count("ok." + name, now=done)
             return ans
         code = ans.code
-        if code == "disconnected" and sock is not None and (sock.aborted or sock.closing):
+        if code == "disconnected" and (sock.aborted or sock.closing):
             self.rec.count("cancelled." + name, now=done)  # we dropped it ourselves
             return ans
         message = ans.error.message if ans.error else ""
@@ -526,9 +529,7 @@ class Worker:
         u.sock = sock
         t = time.monotonic()
         try:
-            assert self.session is not None
             await sock.connect(
-                self.session,
                 self.ws_url,
                 {"token": u.token, "last_seq": last_seq},
                 deflate=self.spec.deflate,
