@@ -354,9 +354,8 @@ class LeanSocket(asyncio.Protocol):
         self.ws = None
         transport = self._transport
         if transport is not None and not transport.is_closing():
-            if state in (_OPENING, _JOINING, _LIVE) and not self._close_sent:
-                self._close_sent = True
-                transport.write(encode_frame(OP_CLOSE, _CLOSE_NORMAL))
+            if state in (_OPENING, _JOINING, _LIVE):
+                self._send_close(transport)
             transport.close()
 
     def _fail_connect(self, exc: Exception, polite: bool = False) -> None:
@@ -366,9 +365,7 @@ class LeanSocket(asyncio.Protocol):
         transport = self._transport
         if transport is not None and not transport.is_closing():
             if polite:  # after the handshake: say goodbye, then close once it is written
-                if not self._close_sent:
-                    self._close_sent = True
-                    transport.write(encode_frame(OP_CLOSE, _CLOSE_NORMAL))
+                self._send_close(transport)
                 transport.close()
             else:
                 transport.abort()
@@ -695,30 +692,36 @@ class LeanSocket(asyncio.Protocol):
             body = body[:-4]
         return self._write(encode_frame(OP_TEXT, body, rsv1=True))
 
+    def _send_close(self, transport: asyncio.Transport, code: bytes = _CLOSE_NORMAL) -> None:
+        """Our close frame, once."""
+        if not self._close_sent and not transport.is_closing():
+            transport.write(encode_frame(OP_CLOSE, code))
+        self._close_sent = True
+
+    def _abort_later(self, transport: asyncio.Transport) -> None:
+        """Drop the line if it has not ended within _LINGER_S (a server that does not answer
+        our close, a write buffer that never drains)."""
+        if self._linger is None and not self._lost:
+            self._linger = asyncio.get_running_loop().call_later(_LINGER_S, transport.abort)
+
     def _goodbye(self) -> None:
         """Send the close frame (once) and drop the line if the server does not answer."""
         transport = self._transport
         if transport is None or self._lost:
             return
-        if not self._close_sent and not transport.is_closing():
-            transport.write(encode_frame(OP_CLOSE, _CLOSE_NORMAL))
-        self._close_sent = True
-        if self._linger is None:
-            self._linger = asyncio.get_running_loop().call_later(_LINGER_S, transport.abort)
+        self._send_close(transport)
+        self._abort_later(transport)
 
     def _closed_by_server(self, payload: bytes) -> None:
         transport = self._transport
         assert transport is not None
-        if not self._close_sent:
-            self._close_sent = True
-            transport.write(encode_frame(OP_CLOSE, payload[:2]))
+        self._send_close(transport, payload[:2])
         if self._state < _LIVE:
             self._fail_connect(Closed("connection ended during connect (CLOSE)"), polite=True)
             return
         self._finish("transport closed")
         transport.close()
-        if self._linger is None and not self._lost:  # a write buffer that never drains
-            self._linger = asyncio.get_running_loop().call_later(_LINGER_S, transport.abort)
+        self._abort_later(transport)
 
     def _fail(self, problem: str) -> None:
         """A protocol error: drop the connection."""
@@ -776,8 +779,8 @@ class LeanSocket(asyncio.Protocol):
         if not self._close_sent and not transport.is_closing():
             self._send(b"41")
             self._goodbye()
-        elif self._linger is None and not self._lost:
-            self._linger = asyncio.get_running_loop().call_later(_LINGER_S, transport.abort)
+        else:
+            self._abort_later(transport)
         if not self._lost:
             if self._gone is None:
                 self._gone = asyncio.get_running_loop().create_future()
