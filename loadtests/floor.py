@@ -140,9 +140,12 @@ class Floor:
             )
         return {"departments": {k: str(v) for k, v in self.dept_ids.items()}, "users": users}
 
-    def expand(self, departments: list[int]) -> set[int]:
-        out: set[int] = set()
-        todo = list(departments)
+    def recipients(self, uid: int, p: dict[str, Any]) -> set[int]:
+        """The people named in `to` and under `departments`, without the sender."""
+        out = {int(i) for i in p.get("to", [])}
+        if any(i not in self.users for i in out):
+            raise LookupError("no such user")
+        todo = [int(d) for d in p.get("departments", [])]
         seen: set[int] = set()
         while todo:
             d = todo.pop()
@@ -151,6 +154,9 @@ class Floor:
             seen.add(d)
             out |= self.members.get(d, set())
             todo.extend(self.children.get(d, ()))
+        out.discard(uid)
+        if not out:
+            raise ValueError("no recipients")
         return out
 
     def presence(self, uid: int) -> str:
@@ -205,12 +211,7 @@ class Floor:
             return fail("not_found", str(exc))
 
     async def c_pager_send(self, uid: int, sid: str | None, p: dict[str, Any]) -> dict[str, Any]:
-        to = {int(i) for i in p.get("to", [])}
-        if any(i not in self.users for i in to):
-            raise LookupError("no such user")
-        recipients = (to | self.expand([int(d) for d in p.get("departments", [])])) - {uid}
-        if not recipients:
-            raise ValueError("no recipients")
+        recipients = self.recipients(uid, p)
         sender = self.users[uid]
         mid = str(next(self.messages))
         sent_at = _now()
@@ -238,12 +239,7 @@ class Floor:
     async def c_circulation_create(
         self, uid: int, sid: str | None, p: dict[str, Any]
     ) -> dict[str, Any]:
-        to = {int(i) for i in p.get("to", [])}
-        if any(i not in self.users for i in to):
-            raise LookupError("no such user")
-        recipients = (to | self.expand([int(d) for d in p.get("departments", [])])) - {uid}
-        if not recipients:
-            raise ValueError("no recipients")
+        recipients = self.recipients(uid, p)
         cid = str(next(self.messages))
         data = {
             "circulation_id": cid,
