@@ -28,8 +28,9 @@ _encode = msgspec.json.encode
 # order), one statement however many events and recipients: lock the streams in id order (no
 # deadlock between overlapping fan-outs; the count makes the update wait for every lock), bump
 # each by its count and append. Each event's type and data are sent once, in two JSON arrays
-# indexed by each user's run of event numbers ($4 from $3, $2 long). Only joins the planner
-# cannot misjudge: with `JOIN`s between CTEs it looped 5,000 x 5,000 rows once (a 10 s page).
+# indexed by event number; a user's event numbers are its run in $4 ($3: where it starts, $2:
+# how long). Only joins the planner cannot misjudge: with `JOIN`s between CTEs it looped
+# 5,000 x 5,000 rows once (a 10 s page).
 _EMIT = """
 WITH users AS (
     SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(user_id, n, first)

@@ -17,6 +17,15 @@ class Key(NamedTuple):
     client_msg_id: str
 
 
+def _columns(keys: Sequence[Key]) -> tuple[list[int], list[str], list[str]]:
+    """Keys as the three arrays the statements unnest."""
+    return (
+        [k.user_id for k in keys],
+        [k.command for k in keys],
+        [k.client_msg_id for k in keys],
+    )
+
+
 async def claim(
     conn: asyncpg.Connection, keys: Sequence[Key], answers: Sequence[bytes | None]
 ) -> list[bool]:
@@ -26,9 +35,7 @@ async def claim(
         "INSERT INTO idempotency (user_id, command, client_msg_id, answer)"
         " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[])"
         " ON CONFLICT DO NOTHING RETURNING user_id, command, client_msg_id",
-        [k.user_id for k in keys],
-        [k.command for k in keys],
-        [k.client_msg_id for k in keys],
+        *_columns(keys),
         list(answers),
     )
     won = {Key(r["user_id"], r["command"], r["client_msg_id"]) for r in rows}
@@ -50,8 +57,6 @@ async def answers(db: Executor, keys: Sequence[Key]) -> dict[Key, Any]:
         "SELECT i.user_id, i.command, i.client_msg_id, i.answer FROM idempotency i"
         " JOIN unnest($1::bigint[], $2::text[], $3::text[]) AS k(user_id, command, client_msg_id)"
         " USING (user_id, command, client_msg_id)",
-        [k.user_id for k in keys],
-        [k.command for k in keys],
-        [k.client_msg_id for k in keys],
+        *_columns(keys),
     )
     return {Key(r["user_id"], r["command"], r["client_msg_id"]): r["answer"] for r in rows}
