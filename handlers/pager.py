@@ -29,12 +29,13 @@ from server.outbox import OutboxRow, OutboxSet, enqueue
 from server.services import Services
 from server.sms import fit_sms, verify
 from server.stream import Ack, Transaction, utcnow
-from server.timers import Due, TimerSet, schedule, schedule_many, schedule_per_user
+from server.timers import Due, TimerSet, per_user_sql, schedule, upsert_sql
 from storage import directory as dq
 from storage import files as fq
 from storage import idempotency as idem
 from storage import pager as q
 from storage.files import FileRecord
+from storage.pool import Params
 from storage.records import User
 
 log = logging.getLogger(__name__)
@@ -157,14 +158,15 @@ async def _send_batch(
 
 
 async def _send_together(services: Services, pages: list[Page]) -> list[dict[str, Any]]:
-    """Claim every page's key with its answer, push each to its recipients, store the pages and
-    set their SMS and e-mail timers: one transaction, a statement for each step however many."""
+    """Claim every page's key with its answer, then in one statement push each to its
+    recipients, store the pages and set their SMS and e-mail timers: one transaction of two
+    statements however many pages."""
     first: dict[idem.Key, Page] = {}
     for page in pages:
         first.setdefault(page.key, page)  # the same key twice: the later one gets the answer
     unique = list(first.values())
+    ids = await services.ids(q.PAGE_IDS).take(services.pool, len(unique))
     async with services.stream.transaction() as tx:
-        ids = await q.reserve_ids(tx.conn, len(unique))
         sent_at = utcnow()
         answers = [_answer(services, p, i, sent_at) for p, i in zip(unique, ids, strict=True)]
         claimed = await idem.claim(
@@ -172,28 +174,26 @@ async def _send_together(services: Services, pages: list[Page]) -> list[dict[str
         )
         new = [(p, i) for p, i, c in zip(unique, ids, claimed, strict=True) if c]
         if new:
-            seqs = await tx.emit_many(
-                [([r.id for r in p.recipients], _message(p, i, sent_at)) for p, i in new]
+            rows = [
+                q.NewPage(
+                    i,
+                    int(p.sender.id),
+                    p.body,
+                    p.priority,
+                    p.reply_to,
+                    p.departments,
+                    p.via,
+                    [f.id for f in p.files],
+                )
+                for p, i in new
+            ]
+            await tx.emit_many(
+                [([r.id for r in p.recipients], _message(p, i, sent_at)) for p, i in new],
+                also=lambda params: (
+                    q.page_rows(params, rows, sent_at)
+                    + _fallback_timers(services, tx, params, new, sent_at)
+                ),
             )
-            await q.insert_pages(
-                tx.conn,
-                [
-                    q.NewPage(
-                        i,
-                        int(p.sender.id),
-                        p.body,
-                        p.priority,
-                        p.reply_to,
-                        p.departments,
-                        p.via,
-                        [f.id for f in p.files],
-                        got,
-                    )
-                    for (p, i), got in zip(new, seqs, strict=True)
-                ],
-                sent_at,
-            )
-            await _schedule_fallbacks(services, tx, new, sent_at)
     sent_before = [p.key for p, c in zip(unique, claimed, strict=True) if not c]
     replays = await idem.answers(services.pool, sent_before) if sent_before else {}
     result = {
@@ -229,9 +229,15 @@ def _message(page: Page, message_id: int, sent_at: datetime) -> PagerMessage:
     )
 
 
-async def _schedule_fallbacks(
-    services: Services, tx: Transaction, pages: list[tuple[Page, int]], sent_at: datetime
-) -> None:
+def _fallback_timers(
+    services: Services,
+    tx: Transaction,
+    params: Params,
+    pages: list[tuple[Page, int]],
+    sent_at: datetime,
+) -> str:
+    """CTEs setting the new pages' SMS timers and their recipients' e-mail checks, armed to wake
+    the timer worker once the transaction commits."""
     cfg = services.config
     due: list[Due] = []
     for page, message_id in pages:
@@ -242,15 +248,17 @@ async def _schedule_fallbacks(
             if page.priority == "urgent":
                 unread = sent_at + timedelta(seconds=cfg.sms_urgent_unread_s)
                 due.append(Due(SMS_URGENT, str(message_id), unread, payload))
+    ctes = ""
     wake = [d.due_at for d in due]
     if due:
-        await schedule_many(tx.conn, due)
+        ctes += f", sms_timers AS ({upsert_sql(params, due)})"
     emails = sorted({r.id for page, _ in pages for r in page.recipients if r.email})
     if services.outbox.mailer is not None and emails:
         wake.append(sent_at + timedelta(seconds=cfg.email_offline_s))
-        await schedule_per_user(tx.conn, EMAIL_CHECK, emails, wake[-1])
+        ctes += f", email_timers AS ({per_user_sql(params, EMAIL_CHECK, emails, wake[-1])})"
     if wake:
         services.timers.wake_after_commit(tx, min(wake))
+    return ctes
 
 
 # --- receipts -----------------------------------------------------------------------------------

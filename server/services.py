@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 
 from server.batch import Batcher
+from storage.ids import IdBlocks
 
 if TYPE_CHECKING:
     import socketio
@@ -43,6 +44,14 @@ class Services:
     # Readers of inbound SMS (user_id, text, sms_id) -> answer or None, asked in order.
     inbound_sms: list[InboundSms] = field(default_factory=list)
     _batchers: dict[Any, Batcher[Any, Any]] = field(default_factory=dict)
+    _ids: dict[str, IdBlocks] = field(default_factory=dict)
+
+    def ids(self, table: str) -> IdBlocks:
+        """This app's ids handed out ahead for `table`'s rows."""
+        blocks = self._ids.get(table)
+        if blocks is None:
+            blocks = self._ids[table] = IdBlocks(table)
+        return blocks
 
     def batcher(self, run: Callable[[Services, list[T]], Awaitable[Sequence[R]]]) -> Batcher[T, R]:
         """This app's one `Batcher` for `run(services, items)`: callers at about the same moment

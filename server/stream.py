@@ -19,6 +19,7 @@ import msgspec
 from server.batch import Batcher
 from server.bus import Bus, Committed
 from server.events import Event
+from storage.pool import Params
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ _encode = msgspec.json.encode
 # each by its count and append. Each event's type and data are sent once, in two JSON arrays
 # indexed by event number; a user's event numbers are its run in $4 ($3: where it starts, $2:
 # how long). Only joins the planner cannot misjudge: with `JOIN`s between CTEs it looped
-# 5,000 x 5,000 rows once (a 10 s page).
+# 5,000 x 5,000 rows once (a 10 s page). A caller's own CTEs (`-- also`) see the new events
+# as `appended(user_id, seq, k)`, k being the event's number, so rows that name an event's seq
+# are written in the same round trip.
 _EMIT = """
 WITH users AS (
     SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(user_id, n, first)
@@ -40,12 +43,17 @@ WITH users AS (
     UPDATE streams s SET seq = s.seq + u.n FROM users u
     WHERE s.user_id = u.user_id AND (SELECT count(*) FROM locked) >= 0
     RETURNING s.user_id, s.seq - u.n AS base, u.n, u.first
+), appended AS (
+    SELECT b.user_id, b.base + i AS seq, ($4::int[])[b.first + i] AS k
+    FROM bumped b, generate_series(1, b.n) AS i
+), stored AS (
+    INSERT INTO events (user_id, seq, type, at, data)
+    SELECT user_id, seq, $5::jsonb ->> k, $7, $6::jsonb -> k FROM appended
 )
-INSERT INTO events (user_id, seq, type, at, data)
-SELECT b.user_id, b.base + i, $5::jsonb ->> x.k, $7, $6::jsonb -> x.k
-FROM bumped b, generate_series(1, b.n) AS i, LATERAL (SELECT ($4::int[])[b.first + i] AS k) x
-RETURNING user_id, seq
+-- also
+SELECT user_id, seq, k FROM appended
 """
+_EMIT_PARAMS = 7
 
 
 # Cumulative acks of several users: each one's mark moves forward only, never past its stream.
@@ -109,18 +117,23 @@ class Transaction:
         return [s.get(user_id) for (user_id, _), s in zip(items, seqs, strict=True)]
 
     async def emit_many(
-        self, groups: Sequence[tuple[Iterable[int], Event]]
+        self,
+        groups: Sequence[tuple[Iterable[int], Event]],
+        also: Callable[[Params], str] | None = None,
     ) -> list[dict[int, int]]:
         """Append each event for its users, in list order; returns each group's {user_id: seq}
-        (a user without a stream gets none)."""
+        (a user without a stream gets none). `also(p)` returns more CTEs (", name AS (...)")
+        for the same statement, which read `appended(user_id, seq, k)` (k: the group's index)
+        and take their parameters from `p`."""
         for _, ev in groups:
             assert ev.durable, f"{ev.type} is ephemeral: use after_commit"
         runs: dict[int, list[int]] = {}  # user -> the numbers of its events, in list order
         for k, (ids, _) in enumerate(groups):
             for user_id in set(ids):
                 runs.setdefault(user_id, []).append(k)
-        if not runs:
-            return [{} for _ in groups]
+        out: list[dict[int, int]] = [{} for _ in groups]
+        if not runs and also is None:
+            return out
         users = sorted(runs)
         counts: list[int] = []
         firsts: list[int] = []
@@ -131,8 +144,10 @@ class Transaction:
             flat.extend(runs[user_id])
         at = utcnow()
         encoded = [_encode(ev) for _, ev in groups]
+        p = Params(_EMIT_PARAMS + 1)
+        sql = _EMIT.replace("-- also", also(p)) if also is not None else _EMIT
         rows = await self.conn.fetch(
-            _EMIT,
+            sql,
             users,
             counts,
             firsts,
@@ -140,15 +155,10 @@ class Transaction:
             _encode([ev.type for _, ev in groups]),
             b"[" + b",".join(encoded) + b"]",
             at,
+            *p.args,
         )
-        seqs: dict[int, list[int]] = {}
-        for r in rows:
-            seqs.setdefault(r["user_id"], []).append(r["seq"])
-        out: list[dict[int, int]] = [{} for _ in groups]
-        for user_id, got in seqs.items():
-            got.sort()
-            for k, seq in zip(runs[user_id], got, strict=True):
-                out[k][user_id] = seq
+        for user_id, seq, k in rows:
+            out[k][user_id] = seq
         # Pushed in list order, each user's in seq order.
         for (_, ev), data, mine in zip(groups, encoded, out, strict=True):
             for user_id in sorted(mine):

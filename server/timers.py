@@ -13,6 +13,7 @@ import msgspec
 
 from server.stream import Stream, Transaction, utcnow
 from server.worker import POLL_S, Worker
+from storage.pool import Params
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -53,31 +54,31 @@ async def schedule(
 
 async def schedule_many(conn: asyncpg.Connection, timers: Sequence[Due]) -> None:
     """`schedule` for several timers in one statement (a timer named twice: the last wins)."""
+    p = Params(1)
+    await conn.execute(upsert_sql(p, timers), *p.args)
+
+
+def upsert_sql(p: Params, timers: Sequence[Due]) -> str:
+    """The statement of `schedule_many`, to run alone or as a CTE of a larger one."""
     last = list({(t.kind, t.key): t for t in timers}.values())
-    await conn.execute(
-        "INSERT INTO timers (kind, key, due_at, payload)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[])"
+    return (
+        "INSERT INTO timers (kind, key, due_at, payload) SELECT * FROM unnest("
+        f"{p([t.kind for t in last], 'text[]')}, {p([t.key for t in last], 'text[]')},"
+        f" {p([t.due_at for t in last], 'timestamptz[]')},"
+        f" {p([msgspec.json.encode(t.payload) for t in last], 'jsonb[]')})"
         " ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at,"
-        " payload = EXCLUDED.payload, attempts = 0",
-        [t.kind for t in last],
-        [t.key for t in last],
-        [t.due_at for t in last],
-        [msgspec.json.encode(t.payload) for t in last],
+        " payload = EXCLUDED.payload, attempts = 0"
     )
 
 
-async def schedule_per_user(
-    conn: asyncpg.Connection, kind: str, user_ids: list[int], due_at: datetime
-) -> None:
-    """One timer per user (key = the user id, payload {user_id}) in one statement; a user whose
-    timer of this kind is already pending keeps it, since the earlier one covers this too."""
-    await conn.execute(
-        "INSERT INTO timers (kind, key, due_at, payload)"
-        " SELECT $1, u::text, $3, jsonb_build_object('user_id', u)"
-        " FROM unnest($2::bigint[]) AS u ON CONFLICT (kind, key) DO NOTHING",
-        kind,
-        user_ids,
-        due_at,
+def per_user_sql(p: Params, kind: str, user_ids: list[int], due_at: datetime) -> str:
+    """One timer per user (key = the user id, payload {user_id}), as a CTE of a larger
+    statement; a user whose timer of this kind is already pending keeps it, since the earlier
+    one covers this too."""
+    return (
+        f"INSERT INTO timers (kind, key, due_at, payload) SELECT {p(kind, 'text')}, u::text,"
+        f" {p(due_at, 'timestamptz')}, jsonb_build_object('user_id', u)"
+        f" FROM unnest({p(user_ids, 'bigint[]')}) AS u ON CONFLICT (kind, key) DO NOTHING"
     )
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, time
 import asyncpg
 import msgspec
 
-from storage.pool import Executor
+from storage.pool import Executor, Params
 
 
 class Receipt(msgspec.Struct, frozen=True):
@@ -76,7 +76,7 @@ class Pending(msgspec.Struct, frozen=True):
 
 
 class NewPage(msgspec.Struct, frozen=True):
-    id: int  # from `reserve_ids`
+    id: int  # from `PAGE_IDS`
     sender_id: int
     body: str
     priority: str
@@ -84,55 +84,46 @@ class NewPage(msgspec.Struct, frozen=True):
     departments: list[int]
     via: str
     attachments: list[int]
-    seqs: dict[int, int]  # each recipient's pager.message event
 
 
-async def reserve_ids(conn: asyncpg.Connection, n: int) -> list[int]:
-    """Ids for n new pages, so their events can name them before the rows are written."""
-    rows = await conn.fetch(
-        "SELECT nextval(pg_get_serial_sequence('pager_messages', 'id')) AS id"
-        " FROM generate_series(1, $1)",
-        n,
-    )
-    return [r["id"] for r in rows]
+PAGE_IDS = "pager_messages"  # the table whose ids `server.ids.IdBlocks` hands out for pages
 
 
-async def insert_pages(
-    conn: asyncpg.Connection, pages: Sequence[NewPage], sent_at: datetime
-) -> None:
-    """Pages, their attachments and recipients: one statement however many."""
-    await conn.execute(
-        """
-        WITH m AS (
-            INSERT INTO pager_messages
-                (id, sender_id, body, priority, reply_to, departments, via, sent_at)
-            OVERRIDING SYSTEM VALUE
-            SELECT id, sender_id, body, priority, reply_to, departments::bigint[], via, $8
-            FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
-                        $6::text[], $7::text[])
-                AS t(id, sender_id, body, priority, reply_to, departments, via)
-        ), a AS (
-            INSERT INTO pager_attachments (message_id, file_id)
-            SELECT * FROM unnest($9::bigint[], $10::bigint[])
-        )
+def page_rows(p: Params, pages: Sequence[NewPage], sent_at: datetime) -> str:
+    """CTEs for an event append's statement (`Transaction.emit_many(also=...)`) whose event k is
+    `pages[k]`'s pager.message: the pages, their attachments, and a recipient row for each
+    appended event, naming its seq."""
+    ids = p([x.id for x in pages], "bigint[]")
+    return f"""
+    , pages AS (
+        INSERT INTO pager_messages
+            (id, sender_id, body, priority, reply_to, departments, via, sent_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT id, sender_id, body, priority, reply_to, departments::bigint[], via,
+               {p(sent_at, "timestamptz")}
+        FROM unnest({ids},
+                    {p([x.sender_id for x in pages], "bigint[]")},
+                    {p([x.body for x in pages], "text[]")},
+                    {p([x.priority for x in pages], "text[]")},
+                    {p([x.reply_to for x in pages], "bigint[]")},
+                    {p(_array_texts([x.departments for x in pages]), "text[]")},
+                    {p([x.via for x in pages], "text[]")})
+            AS t(id, sender_id, body, priority, reply_to, departments, via)
+    ), page_files AS (
+        INSERT INTO pager_attachments (message_id, file_id)
+        SELECT * FROM unnest({p([x.id for x in pages for _ in x.attachments], "bigint[]")},
+                             {p([f for x in pages for f in x.attachments], "bigint[]")})
+    ), page_recipients AS (
         INSERT INTO pager_recipients (message_id, user_id, seq)
-        SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[])
-        """,
-        [p.id for p in pages],
-        [p.sender_id for p in pages],
-        [p.body for p in pages],
-        [p.priority for p in pages],
-        [p.reply_to for p in pages],
-        # PostgreSQL arrays of arrays must be rectangular: each page's list goes as array text.
-        ["{" + ",".join(map(str, p.departments)) + "}" for p in pages],
-        [p.via for p in pages],
-        sent_at,
-        [p.id for p in pages for _ in p.attachments],
-        [f for p in pages for f in p.attachments],
-        [p.id for p in pages for _ in p.seqs],
-        [u for p in pages for u in p.seqs],
-        [s for p in pages for s in p.seqs.values()],
+        SELECT ({ids})[a.k + 1], a.user_id, a.seq
+        FROM appended a
     )
+    """
+
+
+def _array_texts(lists: Sequence[Sequence[int]]) -> list[str]:
+    # PostgreSQL arrays of arrays must be rectangular: each list goes as array text.
+    return ["{" + ",".join(map(str, x)) + "}" for x in lists]
 
 
 async def attachments_of(

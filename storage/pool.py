@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 import msgspec
@@ -12,6 +12,19 @@ Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+
+
+class Params:
+    """Parameters for SQL written in pieces: `p(value, "bigint[]")` appends the value and returns
+    its placeholder, numbered on from the statement's own (`first`)."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.args: list[Any] = []
+
+    def __call__(self, value: Any, cast: str) -> str:
+        self.args.append(value)
+        return f"${self.first + len(self.args) - 1}::{cast}"
 
 
 def _jsonb_encode(value: object) -> bytes:

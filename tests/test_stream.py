@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
 import msgspec
 import pytest
 
 from server.bus import EVENTS
 from server.events import ALL_EVENTS, NoteReceived, UserRef
 from server.stream import Ack, Transaction
+from storage.ids import IdBlocks
+from storage.pool import Params
 from tests.support import Client, Office
 
 
@@ -317,3 +320,53 @@ async def test_emit_many_numbers_each_users_events_in_list_order(office: Office)
         assert max(seq for user, seq in written if user == u) == max(
             seq for user, seq in expected if user == u
         )
+
+
+async def test_emit_many_writes_the_callers_rows_in_the_same_statement(office: Office) -> None:
+    """`also` CTEs see each appended event as (user_id, seq, k) and write in the same statement:
+    their rows name exactly the seqs handed out, and their failure appends nothing."""
+    li, wang = [int((await office.person(n)).id) for n in ("li", "wang")]
+    stream = office.server.services.stream
+    await stream.pool.execute("CREATE TABLE emitted (user_id bigint, seq bigint, k int, tag text)")
+
+    def note(i: int) -> NoteReceived:
+        return NoteReceived(note_id=str(i), from_=UserRef("1", "x"), body=f"b{i}", at=_now())
+
+    def rows(p: Params) -> str:
+        return (
+            ", mine AS (INSERT INTO emitted SELECT user_id, seq, k,"
+            f" {p('tagged', 'text')} FROM appended)"
+        )
+
+    async with stream.transaction() as tx:
+        got = await tx.emit_many([([li, wang], note(0)), ([wang], note(1))], also=rows)
+    written = {
+        (r["user_id"], r["seq"]): (r["k"], r["tag"])
+        for r in await stream.pool.fetch("SELECT * FROM emitted")
+    }
+    assert written == {
+        (u, seq): (k, "tagged") for k, seqs in enumerate(got) for u, seq in seqs.items()
+    }
+
+    def failing(p: Params) -> str:
+        return f", bad AS (INSERT INTO emitted (user_id) SELECT {p('x', 'text')}::bigint)"
+
+    before = await stream.pool.fetchval("SELECT seq FROM streams WHERE user_id = $1", wang)
+    with pytest.raises(asyncpg.DataError):
+        async with stream.transaction() as tx:
+            await tx.emit_many([([wang], note(2))], also=failing)
+    assert await stream.pool.fetchval("SELECT seq FROM streams WHERE user_id = $1", wang) == before
+    assert await stream.pool.fetchval("SELECT count(*) FROM emitted") == len(written)
+
+
+async def test_ids_handed_out_ahead_are_unique_and_rise(office: Office) -> None:
+    """Ids come from the table's own sequence a block at a time: never twice, rising in this
+    process."""
+    pool = office.server.services.pool
+    blocks = IdBlocks("pager_messages", block=3)
+    got = [await blocks.take(pool, n) for n in (1, 2, 4, 1)]
+    flat = [i for ids in got for i in ids]
+    assert [len(ids) for ids in got] == [1, 2, 4, 1]
+    assert flat == sorted(set(flat))
+    other = await IdBlocks("pager_messages").take(pool, 1)  # another process's block
+    assert other[0] not in flat
