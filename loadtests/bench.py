@@ -449,7 +449,6 @@ def _checks(fleet: Fleet, reports: list[dict[str, Any]], prefix: str) -> dict[st
 SERIES = [
     "push.pager.message",
     "cmd.pager.send",
-    "cmd.sync.ack",
     "conn.connect",
     "conn.resume",
     "gen.loop_lag",

@@ -769,6 +769,13 @@ class LeanSocket(asyncio.Protocol):
             timer.cancel()
             self._acks.pop(ack, None)
 
+    def signal(self, name: str, payload: Any) -> bool:
+        """A command sent without asking for an acknowledgement, as the web client sends
+        `sync.ack`; False when it could not be written (closed, or the server is not reading)."""
+        if self._state != _LIVE or self.closing or self._drain is not None:
+            return False
+        return self._send(b"42" + _encode([name, payload]))
+
     async def close(self) -> None:
         """A clean goodbye (Socket.IO disconnect, then the websocket close); returns once the
         connection has ended (on_close has run), at the latest about a second later."""

@@ -188,7 +188,6 @@ def series_charts(series_json: dict[str, Any], t_offset: float = 0.0) -> str:
             {
                 "pager.send p50": lat("cmd.pager.send", "p50"),
                 "pager.send p99": lat("cmd.pager.send", "p99"),
-                "sync.ack p99": lat("cmd.sync.ack", "p99"),
                 "whereabouts.set p99": lat("cmd.whereabouts.set", "p99"),
             },
             y_label="ms",
@@ -198,7 +197,7 @@ def series_charts(series_json: dict[str, Any], t_offset: float = 0.0) -> str:
             {
                 "pages sent ok/s": cnt("ok.pager.send"),
                 "durable events received/s": cnt("recv.durable"),
-                "sync.ack ok/s": cnt("ok.sync.ack"),
+                "sync.ack sent/s": cnt("sent.sync.ack"),
                 "whereabouts.set ok/s": cnt("ok.whereabouts.set"),
             },
             y_label="per second",

@@ -327,7 +327,6 @@ LATENCY_NAMES = (
     "push.pager.message",
     "push.note.received",
     "cmd.pager.send",
-    "cmd.sync.ack",
     "cmd.whereabouts.set",
     "cmd.whereabouts.board",
     "cmd.notes.leave",

@@ -468,9 +468,11 @@ class Worker:
         seq = u.checker.last
         if not u.ready or seq <= u.acked:
             return
-        u.acked = seq
-        u.last_ack_at = time.monotonic()
-        self._spawn(self.command(u, "sync.ack", {"seq": seq}))
+        now = u.last_ack_at = time.monotonic()
+        # Like the web client: no acknowledgement asked for, so none to wait for or answer.
+        if u.sock is not None and u.sock.signal("sync.ack", {"seq": seq}):
+            u.acked = seq
+            self.rec.count("sent.sync.ack", now=now)
 
     def _gap_check(self, u: SimUser) -> None:
         u.gap_handle = None

@@ -688,6 +688,7 @@ async def test_calls_wait_while_the_transport_is_paused(monkeypatch: pytest.Monk
     transport = await fake_connect(monkeypatch, sock, by_byte=False)
     sock.pause_writing()
     call = asyncio.create_task(sock.call("sync.ack", {"seq": 1}))
+    assert not sock.signal("sync.ack", {"seq": 1})  # a signal is not queued: the next one goes
     await asyncio.sleep(0.01)
     assert transport.take() == []
     sock.resume_writing()
@@ -696,6 +697,8 @@ async def test_calls_wait_while_the_transport_is_paused(monkeypatch: pytest.Monk
     sock.data_received(server_frame(b'431[{"ok":true,"data":{"seq":1}}]', 0x1))
     answer = await call
     assert answer.ok and msgspec.json.decode(answer.data) == {"seq": 1}
+    assert sock.signal("sync.ack", {"seq": 2})  # no acknowledgement id, nothing to wait for
+    assert transport.take() == [(0x81, b'42["sync.ack",{"seq":2}]')]
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 7, 125, 126, 127, 65535, 65536, 70_001])

@@ -53,7 +53,7 @@ async def test_two_hundred_people_for_twenty_seconds(
     assert counts.get("conn.drops", 0) > 0 and counts.get("conn.resume", 0) == 0
     assert s["latency_ms"]["conn.resume"]["count"] >= counts["conn.drops"]
     assert counts.get("ok.auth.renew", 0) >= 200
-    assert counts.get("ok.sync.ack", 0) > 0 and counts.get("ok.whereabouts.board", 0) >= 200
+    assert counts.get("sent.sync.ack", 0) > 0 and counts.get("ok.whereabouts.board", 0) >= 200
     assert s["latency_ms"]["push.pager.message"]["count"] > 0
     files = result["files"]
     assert Path(files["json"]).stat().st_size > 0
