@@ -6,7 +6,9 @@ user id), socket connect with `auth.token` and `last_seq` (replayed from an in-m
 the last 1,000 events per user), `pager.send` → `pager.message` and `circulation.create` →
 `circulation.received` with a per-user in-memory seq to every tab of every recipient
 (departments and the ones below expanded in memory), `sync.ack`, `whereabouts.set` →
-`whereabouts.changed` to watchers, `whereabouts.board`, presence to watchers, and answers in the same envelopes. Whatever Liaison costs above this is Liaison's.
+`whereabouts.changed` to watchers, `whereabouts.board`, presence to watchers, and answers in the
+same envelopes. The process is set up as Liaison's is (uvloop, listen backlog, garbage collector
+settings). Whatever Liaison costs above this is Liaison's.
 
     python -m loadtests.floor --port 8090
 """
@@ -505,10 +507,12 @@ def main(argv: list[str] | None = None) -> None:
 
     raise_fd_limit()
     print(f"floor serving on http://{args.host}:{args.port}", flush=True)
-    from server.cli import LISTEN_BACKLOG
+    from server.cli import LISTEN_BACKLOG, tune_gc
 
+    app = Floor(admin).app()
+    tune_gc()  # the same collector settings as Liaison: its pauses are not the framework's
     web.run_app(
-        Floor(admin).app(),
+        app,
         host=args.host,
         port=args.port,
         access_log=None,

@@ -56,6 +56,12 @@ LISTEN_BACKLOG = 65535
 GC_THRESHOLDS = (10_000, 10, 100)
 
 
+def tune_gc() -> None:
+    """Once the app is built: leave what exists out of collections, and collect less often."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def serve(config: Config) -> None:
     from aiohttp import web
 
@@ -70,8 +76,7 @@ def serve(config: Config) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
         pass
     app = create_app(config)
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_gc()
     print(f"Liaison serving on http://{config.host}:{config.port}", flush=True)
     web.run_app(
         app,
