@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from storage.pool import Executor
 
 
@@ -15,15 +17,17 @@ class IdBlocks:
         self.table = table
         self.block = block
         self._free: list[int] = []
+        self._refill = asyncio.Lock()  # one fetch at a time, so blocks stay in order
 
     async def take(self, db: Executor, n: int) -> list[int]:
-        while len(self._free) < n:
-            rows = await db.fetch(
-                "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id"
-                " FROM generate_series(1, $2)",
-                self.table,
-                max(self.block, n - len(self._free)),
-            )
-            self._free.extend(r["id"] for r in rows)
-        taken, self._free = self._free[:n], self._free[n:]
+        async with self._refill:
+            while len(self._free) < n:
+                rows = await db.fetch(
+                    "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id"
+                    " FROM generate_series(1, $2)",
+                    self.table,
+                    max(self.block, n - len(self._free)),
+                )
+                self._free.extend(r["id"] for r in rows)
+            taken, self._free = self._free[:n], self._free[n:]
         return taken

@@ -365,8 +365,9 @@ async def test_ids_handed_out_ahead_are_unique_and_rise(office: Office) -> None:
     pool = office.server.services.pool
     blocks = IdBlocks("pager_messages", block=3)
     got = [await blocks.take(pool, n) for n in (1, 2, 4, 1)]
+    got += await asyncio.gather(*(blocks.take(pool, n) for n in (5, 1, 7)))  # at once
     flat = [i for ids in got for i in ids]
-    assert [len(ids) for ids in got] == [1, 2, 4, 1]
+    assert [len(ids) for ids in got] == [1, 2, 4, 1, 5, 1, 7]
     assert flat == sorted(set(flat))
     other = await IdBlocks("pager_messages").take(pool, 1)  # another process's block
     assert other[0] not in flat
