@@ -473,6 +473,8 @@ class Worker:
         if u.sock is not None and u.sock.signal("sync.ack", {"seq": seq}):
             u.acked = seq
             self.rec.count("sent.sync.ack", now=now)
+        else:  # not written (the server is not reading): try again, as the browser's buffer would
+            self._schedule_ack(u)
 
     def _gap_check(self, u: SimUser) -> None:
         u.gap_handle = None

@@ -25,6 +25,7 @@ from loadtests.client import (
     encode_frame,
     mask_payload,
 )
+from loadtests.worker import ACK_EVERY_S, Worker, WorkerSpec
 
 OPEN = '0{"sid":"x","upgrades":[],"pingInterval":12345,"pingTimeout":20000,"maxPayload":1000000}'
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -718,3 +719,39 @@ def test_masking_and_frame_lengths_match_a_reference(n: int) -> None:
     assert client_frames(frame) == [(0x81, data)]
     masks = {encode_frame(0x1, b"abcd")[2:6] for _ in range(8)}
     assert len(masks) > 1  # a fresh random mask per frame
+
+
+async def test_an_ack_not_written_is_sent_again() -> None:
+    """The generator's `sync.ack` goes without an acknowledgement; when the socket refuses it
+    (the server is not reading), the worker tries again rather than leave the stream unacked."""
+
+    class Refusing:
+        open = True
+
+        def __init__(self) -> None:
+            self.answers = [False, True]
+            self.sent: list[tuple[str, Any]] = []
+
+        def signal(self, name: str, payload: Any) -> bool:
+            self.sent.append((name, payload))
+            return self.answers.pop(0)
+
+    spec = WorkerSpec(
+        index=0,
+        base_url="http://127.0.0.1:1",
+        password="x",
+        t0=0.0,
+        deadline=0.0,
+        people=[(0, "a", 1, 1)],
+    )
+    worker = Worker(spec, lambda _: None, lambda _: None)
+    u = worker.users[0]
+    sock = Refusing()
+    u.sock = sock  # type: ignore[assignment]
+    assert u.checker.on_event(1) == "ok"
+    worker._send_ack(u)
+    assert u.acked == 0 and u.ack_handle is not None
+    await asyncio.sleep(ACK_EVERY_S + 0.1)
+    assert sock.sent == [("sync.ack", {"seq": 1})] * 2
+    sent = sum(b.counts.get("sent.sync.ack", 0) for b in worker.rec.buckets.values())
+    assert u.acked == 1 and sent == 1
