@@ -497,28 +497,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = p.parse_args(argv)
     admin = args.admin or (os.environ.get("LIAISON_BOOTSTRAP_ADMIN") or "admin").partition(":")[0]
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
     from loadtests.worker import raise_fd_limit
+    from server.cli import run
 
     raise_fd_limit()
-    print(f"floor serving on http://{args.host}:{args.port}", flush=True)
-    from server.cli import LISTEN_BACKLOG, tune_gc
-
-    app = Floor(admin).app()
-    tune_gc()  # the same collector settings as Liaison: its pauses are not the framework's
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=None,
-        print=None,
-        backlog=LISTEN_BACKLOG,  # the same listen queue as Liaison's
-    )
+    run(lambda: Floor(admin).app(), "floor", args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,17 @@ import asyncio
 import gc
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from server.config import Config
 from server.logs import configure
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("liaison")
 
@@ -45,8 +50,6 @@ def _config(args: argparse.Namespace) -> Config:
     return Config.from_env(**{k: v for k, v in vars(args).items() if v is not None})
 
 
-LISTEN_BACKLOG = 65535
-
 # CPython's full collection walks every tracked object. A server holding thousands of
 # connections (a few hundred objects each) has millions, so one pass took up to 0.9 s, and
 # while connections come and go they ran every few seconds and found nothing: 5-6 s of the
@@ -56,39 +59,40 @@ LISTEN_BACKLOG = 65535
 GC_THRESHOLDS = (10_000, 10, 100)
 
 
-def tune_gc() -> None:
-    """Once the app is built: leave what exists out of collections, and collect less often."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-def serve(config: Config) -> None:
+def run(make_app: Callable[[], web.Application], name: str, host: str, port: int) -> None:
+    """Serve an app the way Liaison is served (the benchmark's floor is served the same way, so
+    the two differ only in the app): uvloop, the collector settings, a deep listen queue."""
     from aiohttp import web
 
-    from server.app import create_app
-
-    if config.workers > 1:
-        sys.exit("--workers above 1 needs the Redis bus, which this build does not include yet.")
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
         pass
-    app = create_app(config)
-    tune_gc()
-    print(f"Liaison serving on http://{config.host}:{config.port}", flush=True)
+    app = make_app()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    print(f"{name} serving on http://{host}:{port}", flush=True)
     web.run_app(
         app,
-        host=config.host,
-        port=config.port,
+        host=host,
+        port=port,
         access_log=None,
         print=None,
         # aiohttp listens with a backlog of 128: when a whole office reconnects at once the
         # kernel drops the rest, and they come back only after TCP's 1, 3, 7, 15 s retries.
         # The kernel caps this at net.core.somaxconn.
-        backlog=LISTEN_BACKLOG,
+        backlog=65535,
     )
+
+
+def serve(config: Config) -> None:
+    from server.app import create_app
+
+    if config.workers > 1:
+        sys.exit("--workers above 1 needs the Redis bus, which this build does not include yet.")
+    run(lambda: create_app(config), "Liaison", config.host, config.port)
 
 
 async def _seed_demo(config: Config) -> None:
