@@ -86,7 +86,7 @@ class NewPage(msgspec.Struct, frozen=True):
     attachments: list[int]
 
 
-PAGE_IDS = "pager_messages"  # the table whose ids `server.ids.IdBlocks` hands out for pages
+PAGE_IDS = "pager_messages"  # the table whose ids `storage.ids.IdBlocks` hands out for pages
 
 
 def page_rows(p: Params, pages: Sequence[NewPage], sent_at: datetime) -> str:
