@@ -445,26 +445,33 @@ async def remind_unconfirmed(
 
 
 @timers(DEADLINE_SOON)
-async def deadline_soon(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
-    c = await q.get(tx.conn, int(payload["circulation_id"]))
-    if c is not None and c.recalled_at is None:
-        await remind_unconfirmed(services, tx, c)
+async def deadline_soon(
+    services: Services, tx: Transaction, payloads: list[dict[str, Any]]
+) -> None:
+    for payload in payloads:
+        c = await q.get(tx.conn, int(payload["circulation_id"]))
+        if c is not None and c.recalled_at is None:
+            await remind_unconfirmed(services, tx, c)
 
 
 @timers(DEADLINE)
-async def deadline_passed(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
+async def deadline_passed(
+    services: Services, tx: Transaction, payloads: list[dict[str, Any]]
+) -> None:
     """Once when it passes: the unconfirmed are reminded, and the sender learns who they are."""
-    c = await q.get(tx.conn, int(payload["circulation_id"]))
-    if c is None or c.recalled_at is not None:
-        return
-    people = await q.unconfirmed(tx.conn, c.id)
-    await remind_unconfirmed(services, tx, c)
-    await tx.emit(
-        [c.sender_id],
-        CirculationOverdue(
-            circulation_id=str(c.id), unconfirmed=[UserRef(str(u.user_id), u.name) for u in people]
-        ),
-    )
+    for payload in payloads:
+        c = await q.get(tx.conn, int(payload["circulation_id"]))
+        if c is None or c.recalled_at is not None:
+            continue
+        people = await q.unconfirmed(tx.conn, c.id)
+        await remind_unconfirmed(services, tx, c)
+        await tx.emit(
+            [c.sender_id],
+            CirculationOverdue(
+                circulation_id=str(c.id),
+                unconfirmed=[UserRef(str(u.user_id), u.name) for u in people],
+            ),
+        )
 
 
 # --- recall ------------------------------------------------------------------------------------------

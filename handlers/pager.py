@@ -453,24 +453,25 @@ def _in_quiet(now: datetime, start: time | None, end: time | None, tz: ZoneInfo)
 
 
 @timers(SMS_OFFLINE)
-async def sms_offline(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
-    await _sms_for_page(services, tx, int(payload["message_id"]), urgent_check=False)
+async def sms_offline(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
+    await _sms_for_pages(services, tx, payloads, urgent_check=False)
 
 
 @timers(SMS_URGENT)
-async def sms_urgent(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
-    await _sms_for_page(services, tx, int(payload["message_id"]), urgent_check=True)
+async def sms_urgent(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
+    await _sms_for_pages(services, tx, payloads, urgent_check=True)
 
 
-async def _sms_for_page(
-    services: Services, tx: Transaction, message_id: int, *, urgent_check: bool
+async def _sms_for_pages(
+    services: Services, tx: Transaction, payloads: list[dict[str, Any]], *, urgent_check: bool
 ) -> None:
     tz = ZoneInfo(services.config.timezone)
-    for c in await q.sms_candidates(tx.conn, message_id, urgent_check=urgent_check):
+    message_ids = [int(p["message_id"]) for p in payloads]
+    for c in await q.sms_candidates(tx.conn, message_ids, urgent_check=urgent_check):
         if urgent_check and not c.urgent:
             continue
         quiet_end = None if c.urgent else _in_quiet(utcnow(), c.quiet_start, c.quiet_end, tz)
-        await _want_sms(services, tx, c.user_id, message_id, hold_until=quiet_end)
+        await _want_sms(services, tx, c.user_id, c.message_id, hold_until=quiet_end)
 
 
 async def _want_sms(
@@ -493,8 +494,9 @@ async def _want_sms(
 
 
 @timers(SMS_FLUSH)
-async def sms_flush(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
-    await _flush_sms(services, tx, int(payload["user_id"]))
+async def sms_flush(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
+    for payload in payloads:
+        await _flush_sms(services, tx, int(payload["user_id"]))
 
 
 async def _flush_sms(services: Services, tx: Transaction, user_id: int) -> None:
@@ -559,10 +561,14 @@ async def sms_failed(services: Services, tx: Transaction, row: OutboxRow) -> Non
 
 # --- e-mail digest -------------------------------------------------------------------------------
 @timers(EMAIL_CHECK)
-async def email_check(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
+async def email_check(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
+    for payload in payloads:
+        await _email_check(services, tx, int(payload["user_id"]))
+
+
+async def _email_check(services: Services, tx: Transaction, user_id: int) -> None:
     """Offline for LIAISON_EMAIL_OFFLINE_S with unread pages: one digest e-mail, at most one per
     LIAISON_EMAIL_DIGEST_S. Someone online reads them in the browser and gets none."""
-    user_id = int(payload["user_id"])
     cfg = services.config
     if services.hub.presence(user_id) != "offline":
         # Reading in the browser now; if they leave with pages still unread, look again later.

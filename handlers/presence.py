@@ -103,14 +103,17 @@ async def whereabouts_set(ctx: Ctx, p: WhereaboutsSet) -> dict[str, Any]:
 
 
 @timers(EXPIRE)
-async def whereabouts_expire(services: Services, tx: Transaction, payload: dict[str, Any]) -> None:
-    until = datetime.fromisoformat(payload["until"])
-    w = await q.expire_whereabouts(tx.conn, int(payload["user_id"]), until)
-    if w is None:  # changed since; that change owns the timer now
-        return
-    user = await dq.get_user(tx.conn, w.user_id)
-    if user is not None:
-        await _announce(services, tx, user, w, "expired")
+async def whereabouts_expire(
+    services: Services, tx: Transaction, payloads: list[dict[str, Any]]
+) -> None:
+    for payload in payloads:
+        until = datetime.fromisoformat(payload["until"])
+        w = await q.expire_whereabouts(tx.conn, int(payload["user_id"]), until)
+        if w is None:  # changed since; that change owns the timer now
+            continue
+        user = await dq.get_user(tx.conn, w.user_id)
+        if user is not None:
+            await _announce(services, tx, user, w, "expired")
 
 
 class Board(Input):

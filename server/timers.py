@@ -1,5 +1,7 @@
-"""Durable timers: a row in `timers` fires once at its due time, in its own transaction, even if
-the process restarted in between. Handler modules declare what a kind of timer does."""
+"""Durable timers: a row in `timers` fires once at its due time, even if the process restarted in
+between. Handler modules declare what a kind of timer does, for a list of timers at once: due
+timers are fired in batches, one transaction each (every page sets a timer, so a server paging
+hundreds a second fires hundreds a second a minute later)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TimerHandler = Callable[["Services", Transaction, dict[str, Any]], Awaitable[None]]
+# Does what the timers of one kind are for, given their payloads (due order); part of the
+# transaction that deletes them.
+TimerHandler = Callable[["Services", Transaction, list[dict[str, Any]]], Awaitable[None]]
 MAX_ATTEMPTS = 8
+BATCH = 100  # timers fired per transaction
+
+# Due timers no other worker holds, taken (deleted) by the transaction that fires them.
+_TAKE_DUE = """
+DELETE FROM timers WHERE id IN (
+    SELECT id FROM timers WHERE due_at <= now() ORDER BY due_at FOR UPDATE SKIP LOCKED LIMIT $1
+) RETURNING id, kind, payload, attempts, due_at
+"""
+_TAKE_ONE = """
+DELETE FROM timers WHERE id = (SELECT id FROM timers WHERE id = $1 FOR UPDATE SKIP LOCKED)
+RETURNING id, kind, payload, attempts, due_at
+"""
 
 
 class TimerSet:
@@ -103,28 +119,45 @@ class Timers(Worker):
         return max(0.0, min(POLL_S, (due - utcnow()).total_seconds()))
 
     async def work_one(self, services: Services) -> bool:
-        row = None
+        """Fire up to BATCH due timers in one transaction. If that fails, each is fired again
+        alone, so one bad timer neither holds back nor repeats the others; a timer that fails
+        alone is retried later."""
+        taken: list[asyncpg.Record] = []
         try:
             async with self.stream.transaction() as tx:
-                row = await tx.conn.fetchrow(
-                    "SELECT id, kind, payload, attempts FROM timers WHERE due_at <= now()"
-                    " ORDER BY due_at FOR UPDATE SKIP LOCKED LIMIT 1"
-                )
-                if row is None:
-                    return False
-                await tx.conn.execute("DELETE FROM timers WHERE id = $1", row["id"])
-                handler = self.handlers.get(row["kind"])
-                if handler is None:
-                    log.error("no handler for timer kind %s; dropped", row["kind"])
-                else:
-                    await handler(services, tx, row["payload"])
-            return True
+                taken = await tx.conn.fetch(_TAKE_DUE, BATCH)
+                await self._fire(services, tx, taken)
         except Exception:
-            if row is None:
-                raise
-            log.exception("timer %s (%s) failed", row["id"], row["kind"])
-            await self._retry_later(row["id"], row["attempts"])
-            return True
+            if not taken:
+                raise  # the database itself: the loop waits and tries again
+            if len(taken) == 1:
+                log.exception("timer %s (%s) failed", taken[0]["id"], taken[0]["kind"])
+                await self._retry_later(taken[0]["id"], taken[0]["attempts"])
+            else:
+                log.warning("%d timers failed together: each alone", len(taken), exc_info=True)
+                for row in taken:
+                    await self._fire_alone(services, row["id"], row["attempts"])
+        return bool(taken)
+
+    async def _fire_alone(self, services: Services, timer_id: int, attempts: int) -> None:
+        try:
+            async with self.stream.transaction() as tx:
+                await self._fire(services, tx, await tx.conn.fetch(_TAKE_ONE, timer_id))
+        except Exception:
+            log.exception("timer %s failed", timer_id)
+            await self._retry_later(timer_id, attempts)
+
+    async def _fire(self, services: Services, tx: Transaction, rows: list[asyncpg.Record]) -> None:
+        """Each kind's handler once, with its timers' payloads in due order."""
+        kinds: dict[str, list[dict[str, Any]]] = {}
+        for row in sorted(rows, key=lambda r: (r["due_at"], r["id"])):
+            kinds.setdefault(row["kind"], []).append(row["payload"])
+        for kind, payloads in kinds.items():
+            handler = self.handlers.get(kind)
+            if handler is None:
+                log.error("no handler for timer kind %s; %d dropped", kind, len(payloads))
+            else:
+                await handler(services, tx, payloads)
 
     async def _retry_later(self, timer_id: int, attempts: int) -> None:
         if attempts + 1 >= MAX_ATTEMPTS:

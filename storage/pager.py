@@ -61,6 +61,7 @@ class Prefs(msgspec.Struct, frozen=True):
 
 
 class SmsCandidate(msgspec.Struct, frozen=True):
+    message_id: int
     user_id: int
     phone: str
     urgent: bool
@@ -361,32 +362,36 @@ async def set_prefs(db: Executor, user_id: int, prefs: Prefs) -> None:
 
 # --- SMS and e-mail ------------------------------------------------------------------------------
 async def sms_candidates(
-    conn: asyncpg.Connection, message_id: int, *, urgent_check: bool
+    conn: asyncpg.Connection, message_ids: Sequence[int], *, urgent_check: bool
 ) -> list[SmsCandidate]:
-    """Recipients of a page who should get an SMS now: with a phone, not opted out, no SMS yet,
-    and not reached: undelivered (the offline check) or unread (the urgent check)."""
+    """Recipients of these pages who should get an SMS now: with a phone, not opted out, no SMS
+    yet, and not reached: undelivered (the offline check) or unread (the urgent check). By page
+    in the order given, then by person."""
     rows = await conn.fetch(
         """
-        SELECT r.user_id, u.phone, m.priority = 'urgent' AS urgent,
+        SELECT r.message_id, r.user_id, u.phone, m.priority = 'urgent' AS urgent,
                p.quiet_start, p.quiet_end
-        FROM pager_recipients r
+        FROM unnest($1::bigint[]) WITH ORDINALITY AS w(message_id, i)
+        JOIN pager_recipients r ON r.message_id = w.message_id
         JOIN pager_messages m ON m.id = r.message_id
         JOIN users u ON u.id = r.user_id
         LEFT JOIN prefs p ON p.user_id = r.user_id
-        WHERE r.message_id = $1 AND u.phone IS NOT NULL AND r.sms_state IS NULL
+        WHERE u.phone IS NOT NULL AND r.sms_state IS NULL
           AND r.read_at IS NULL
           AND CASE WHEN $2 THEN coalesce(p.sms_fallback, 'offline') IN ('offline', 'urgent')
                    ELSE r.delivered_at IS NULL
                         AND (coalesce(p.sms_fallback, 'offline') = 'offline'
                              OR (p.sms_fallback = 'urgent' AND m.priority = 'urgent'))
               END
-        ORDER BY r.user_id
+        ORDER BY w.i, r.user_id
         """,
-        message_id,
+        list(message_ids),
         urgent_check,
     )
     return [
-        SmsCandidate(r["user_id"], r["phone"], r["urgent"], r["quiet_start"], r["quiet_end"])
+        SmsCandidate(
+            r["message_id"], r["user_id"], r["phone"], r["urgent"], r["quiet_start"], r["quiet_end"]
+        )
         for r in rows
     ]
 
