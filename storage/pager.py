@@ -366,13 +366,20 @@ async def sms_candidates(
 ) -> list[SmsCandidate]:
     """Recipients of these pages who should get an SMS now: with a phone, not opted out, no SMS
     yet, and not reached: undelivered (the offline check) or unread (the urgent check). By page
-    in the order given, then by person."""
+    in the order given, then by person.
+
+    Each page's recipients are read by its key (a lateral subquery, kept apart by OFFSET 0):
+    asked for undelivered rows across pages, the planner took the partial index of undelivered
+    rows, whose entries for rows delivered since stay until a vacuum (15,000 entries read for
+    50 rows, up to 270 ms, in a load test), or, on stale statistics, read the whole table."""
     rows = await conn.fetch(
         """
         SELECT r.message_id, r.user_id, u.phone, m.priority = 'urgent' AS urgent,
                p.quiet_start, p.quiet_end
         FROM unnest($1::bigint[]) WITH ORDINALITY AS w(message_id, i)
-        JOIN pager_recipients r ON r.message_id = w.message_id
+        CROSS JOIN LATERAL (
+            SELECT * FROM pager_recipients WHERE message_id = w.message_id OFFSET 0
+        ) r
         JOIN pager_messages m ON m.id = r.message_id
         JOIN users u ON u.id = r.user_id
         LEFT JOIN prefs p ON p.user_id = r.user_id
