@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 TimerHandler = Callable[["Services", Transaction, list[dict[str, Any]]], Awaitable[None]]
 MAX_ATTEMPTS = 8
 BATCH = 100  # timers fired per transaction
+# A timer fires up to this long after its due time, so timers falling due close together (a
+# page's SMS grace timer a minute after each page) are fired together, not one by one.
+GATHER_S = 0.1
 
 # Due timers no other worker holds, taken (deleted) by the transaction that fires them.
 _TAKE_DUE = """
@@ -116,7 +119,7 @@ class Timers(Worker):
         due = await self.stream.pool.fetchval("SELECT min(due_at) FROM timers")
         if due is None:
             return POLL_S
-        return max(0.0, min(POLL_S, (due - utcnow()).total_seconds()))
+        return max(0.0, min(POLL_S, (due - utcnow()).total_seconds() + GATHER_S))
 
     async def work_one(self, services: Services) -> bool:
         """Fire up to BATCH due timers in one transaction. If that fails, each is fired again
