@@ -88,9 +88,10 @@ def _log(*a: Any) -> None:
 
 # -- servers -----------------------------------------------------------------------------------
 class Server:
-    def __init__(self, kind: str, core: int) -> None:
+    def __init__(self, kind: str, core: int, env: dict[str, str]) -> None:
         self.kind = kind
         self.core = core
+        self.env = env  # settings for Liaison on top of the bench's own
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"liaison-bench-{kind}-"))
@@ -103,10 +104,7 @@ class Server:
         env.pop("LIAISON_DATABASE_URL", None)
         env["LIAISON_DATA_DIR"] = str(self.dir / "data")
         env["LIAISON_SMS_GATEWAY"] = "log"
-        # Every page sets a grace timer that fires this long after; at its default (a minute)
-        # an 8 s step would carry the timers of some earlier step instead of its own. Short,
-        # each step carries its own, as a server paging steadily does.
-        env["LIAISON_SMS_OFFLINE_GRACE_S"] = "2"
+        env.update(self.env)
         py = sys.executable
         if self.kind == "floor":
             cmd = [py, "-m", "loadtests.floor", "--port", str(self.port)]
@@ -410,9 +408,11 @@ def _ms(v: float | None) -> float | None:
 
 
 @contextlib.asynccontextmanager
-async def _session(kind: str, o: Options, users: int, phase: list[str], **org_kw: Any):  # type: ignore[no-untyped-def]
+async def _session(  # type: ignore[no-untyped-def]
+    kind: str, o: Options, users: int, phase: list[str], env: dict[str, str], **org_kw: Any
+):
     """A fresh server with a fresh organisation of `users` and a fleet simulating them."""
-    server = Server(kind, o.server_core)
+    server = Server(kind, o.server_core, env)
     server.start()
     fleet: Fleet | None = None
     try:
@@ -468,7 +468,11 @@ async def bench_target(kind: str, o: Options) -> dict[str, Any]:
     # 1. the pager path, on a server of its own with the 2,000
     if o.only == "big":
         return out | await _big(kind, o, phase)
-    async with _session(kind, o, o.pager_users, phase) as (server, _org, fleet, _):
+    # Every page sets an SMS grace timer; at its default (a minute) an 8 s step would carry the
+    # timers of whichever step ran a minute before. Short, each step carries its own, as a
+    # server paging steadily does.
+    grace = {"LIAISON_SMS_OFFLINE_GRACE_S": "2"}
+    async with _session(kind, o, o.pager_users, phase, grace) as (server, _org, fleet, _):
         phase[0] = "connect"
         await fleet.call_all("login", concurrency=max(4, 32 // len(fleet)))
         res = await fleet.call_all("connect", rate=o.connect_rate / len(fleet))
@@ -491,7 +495,13 @@ async def _big(kind: str, o: Options, phase: list[str]) -> dict[str, Any]:
     """2.–4.: memory, fan-out and the storm with the 10,000, on a fresh server."""
     out: dict[str, Any] = {}
     async with _session(
-        kind, o, o.users, phase, director=True, bureau_sizes=[o.fanout, o.users - o.fanout - 1]
+        kind,
+        o,
+        o.users,
+        phase,
+        {},
+        director=True,
+        bureau_sizes=[o.fanout, o.users - o.fanout - 1],
     ) as (server, org, fleet, import_s):
         out["import_s"] = round(import_s, 2)
         phase[0] = "memory"
