@@ -10,12 +10,13 @@ written in the deciding transaction, so a restart neither loses nor repeats one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import msgspec
 from aiohttp import web
 
@@ -158,48 +159,72 @@ async def _send_batch(
 
 
 async def _send_together(services: Services, pages: list[Page]) -> list[dict[str, Any]]:
-    """Claim every page's key with its answer, then in one statement push each to its
-    recipients, store the pages and set their SMS and e-mail timers: one transaction of two
-    statements however many pages."""
+    """Claim every page's key with its answer, push each page to its recipients, store the pages
+    and set their SMS and e-mail timers, all in one statement that PostgreSQL commits on its
+    own. Should a key have been claimed before (a client's retry), that statement fails as a
+    whole and the pages go again in a transaction that claims only the keys still free."""
     first: dict[idem.Key, Page] = {}
     for page in pages:
         first.setdefault(page.key, page)  # the same key twice: the later one gets the answer
     unique = list(first.values())
+    keys = [p.key for p in unique]
     ids = await services.ids(q.PAGE_IDS).take(services.pool, len(unique))
-    async with services.stream.transaction() as tx:
-        sent_at = utcnow()
-        answers = [_answer(services, p, i, sent_at) for p, i in zip(unique, ids, strict=True)]
-        claimed = await idem.claim(
-            tx.conn, [p.key for p in unique], [msgspec.json.encode(a) for a in answers]
-        )
-        new = [(p, i) for p, i, c in zip(unique, ids, claimed, strict=True) if c]
-        if new:
-            rows = [
-                q.NewPage(
-                    i,
-                    int(p.sender.id),
-                    p.body,
-                    p.priority,
-                    p.reply_to,
-                    p.departments,
-                    p.via,
-                    [f.id for f in p.files],
-                )
-                for p, i in new
-            ]
-            await tx.emit_many(
-                [([r.id for r in p.recipients], _message(p, i, sent_at)) for p, i in new],
-                also=lambda params: (
-                    q.page_rows(params, rows, sent_at)
-                    + _fallback_timers(services, tx, params, new, sent_at)
-                ),
-            )
-    sent_before = [p.key for p, c in zip(unique, claimed, strict=True) if not c]
+    sent_at = utcnow()
+    answers = [_answer(services, p, i, sent_at) for p, i in zip(unique, ids, strict=True)]
+    encoded = [msgspec.json.encode(a) for a in answers]
+    pairs = list(zip(unique, ids, strict=True))
+    try:
+        async with services.stream.transaction(one_statement=True) as tx:
+            await _store(services, tx, pairs, sent_at, lambda p: idem.insert_sql(p, keys, encoded))
+        claimed = [True] * len(unique)
+    except asyncpg.UniqueViolationError as exc:
+        if not idem.claimed_before(exc):
+            raise
+        async with services.stream.transaction() as tx:
+            claimed = await idem.claim(tx.conn, keys, encoded)
+            new = [pair for pair, c in zip(pairs, claimed, strict=True) if c]
+            if new:
+                await _store(services, tx, new, sent_at)
+    sent_before = [k for k, c in zip(keys, claimed, strict=True) if not c]
     replays = await idem.answers(services.pool, sent_before) if sent_before else {}
-    result = {
-        p.key: a if c else replays[p.key] for p, a, c in zip(unique, answers, claimed, strict=True)
-    }
+    result = {k: a if c else replays[k] for k, a, c in zip(keys, answers, claimed, strict=True)}
     return [result[p.key] for p in pages]
+
+
+async def _store(
+    services: Services,
+    tx: Transaction,
+    pages: list[tuple[Page, int]],
+    sent_at: datetime,
+    claim: Callable[[Params], str] | None = None,
+) -> None:
+    """One statement: each page's pager.message to its recipients, the pages and their
+    recipients, the SMS and e-mail timers, and (`claim`) the idempotency keys."""
+    rows = [
+        q.NewPage(
+            i,
+            int(p.sender.id),
+            p.body,
+            p.priority,
+            p.reply_to,
+            p.departments,
+            p.via,
+            [f.id for f in p.files],
+        )
+        for p, i in pages
+    ]
+
+    def ctes(params: Params) -> str:
+        claims = f", claims AS ({claim(params)})" if claim is not None else ""
+        return (
+            claims
+            + q.page_rows(params, rows, sent_at)
+            + _fallback_timers(services, tx, params, pages, sent_at)
+        )
+
+    await tx.emit_many(
+        [([r.id for r in p.recipients], _message(p, i, sent_at)) for p, i in pages], also=ctes
+    )
 
 
 def _answer(services: Services, page: Page, message_id: int, sent_at: datetime) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -190,10 +190,13 @@ class Stream:
         self._acks: Batcher[tuple[int, int], tuple[int, int] | None] = Batcher(self._ack_many)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, one_statement: bool = False) -> AsyncIterator[Transaction]:
+        """A transaction whose events are pushed once it has committed. With `one_statement` the
+        caller writes with a single statement, which PostgreSQL runs and commits as a transaction
+        of its own: no BEGIN and COMMIT round trips (two of a page's four)."""
         async with self.pool.acquire() as conn:
             tx = Transaction(conn)
-            async with conn.transaction():
+            async with nullcontext() if one_statement else conn.transaction():
                 yield tx
         # Committed: only now may anything be pushed.
         await self.bus.committed(tx.events)

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
-from storage.pool import Executor
+from storage.pool import Executor, Params
 
 
 class Key(NamedTuple):
@@ -26,17 +26,31 @@ def _columns(keys: Sequence[Key]) -> tuple[list[int], list[str], list[str]]:
     )
 
 
+def insert_sql(p: Params, keys: Sequence[Key], answers: Sequence[bytes | None]) -> str:
+    """Claim every key with its answer: an INSERT that fails on a key claimed before (also a CTE
+    of a larger statement, which then fails as a whole: see `claimed_before`)."""
+    users, commands, client_ids = _columns(keys)
+    return (
+        "INSERT INTO idempotency (user_id, command, client_msg_id, answer) SELECT * FROM unnest("
+        f"{p(users, 'bigint[]')}, {p(commands, 'text[]')}, {p(client_ids, 'text[]')},"
+        f" {p(list(answers), 'jsonb[]')})"
+    )
+
+
+def claimed_before(exc: asyncpg.UniqueViolationError) -> bool:
+    """Whether `insert_sql` failed because one of its keys was claimed before."""
+    return exc.constraint_name == "idempotency_pkey"
+
+
 async def claim(
     conn: asyncpg.Connection, keys: Sequence[Key], answers: Sequence[bytes | None]
 ) -> list[bool]:
     """Claim each key with its answer (None: stored later by `store_answer`); a key claimed before,
     or by a concurrent transaction that commits, is not claimed again. One statement for all."""
+    p = Params(1)
+    sql = insert_sql(p, keys, answers)
     rows = await conn.fetch(
-        "INSERT INTO idempotency (user_id, command, client_msg_id, answer)"
-        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[])"
-        " ON CONFLICT DO NOTHING RETURNING user_id, command, client_msg_id",
-        *_columns(keys),
-        list(answers),
+        sql + " ON CONFLICT DO NOTHING RETURNING user_id, command, client_msg_id", *p.args
     )
     won = {Key(r["user_id"], r["command"], r["client_msg_id"]) for r in rows}
     return [k in won for k in keys]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+import msgspec
+
 from handlers import pager
 from storage import idempotency as idem
 from storage.directory import get_user
@@ -403,29 +405,31 @@ async def test_pages_sent_together_share_a_transaction_each_with_its_own_answer(
     assert transactions < 40, "sends that arrived together were written together"
 
 
+async def _page(office: Office, key: str, body: str) -> pager.Page:
+    """A page from wang to li, checked and ready for a batch."""
+    services = office.server.services
+    sender = await get_user(services.pool, int(office.user_ids["wang"]))
+    assert sender is not None
+    return await pager.checked_page(
+        services,
+        idem.Key(sender.id, "pager.send", key),
+        sender=sender,
+        to=[office.user_ids["li"]],
+        departments=[],
+        body=body,
+        priority="normal",
+        attachments=[],
+        reply_to=None,
+        via="web",
+    )
+
+
 async def test_a_page_that_fails_in_a_batch_fails_alone(office: Office) -> None:
     """A batch whose write fails is retried page by page: the others still go out, the bad one
     fails for its sender alone, and nothing of it is stored."""
     li_tab = await office.tab("li")
     services = office.server.services
-    sender = await get_user(services.pool, int(office.user_ids["wang"]))
-    assert sender is not None
-
-    async def page(key: str, body: str) -> pager.Page:
-        return await pager.checked_page(
-            services,
-            idem.Key(sender.id, "pager.send", key),
-            sender=sender,
-            to=[office.user_ids["li"]],
-            departments=[],
-            body=body,
-            priority="normal",
-            attachments=[],
-            reply_to=None,
-            via="web",
-        )
-
-    good, bad = await page("good", "材料已送到"), await page("bad", "坏\x00字")
+    good, bad = await _page(office, "good", "材料已送到"), await _page(office, "bad", "坏\x00字")
     outcomes = await pager._send_batch(services, [bad, good])
     assert isinstance(outcomes[0], Exception)
     assert isinstance(outcomes[1], dict)
@@ -437,6 +441,29 @@ async def test_a_page_that_fails_in_a_batch_fails_alone(office: Office) -> None:
         await services.pool.fetchval("SELECT count(*) FROM idempotency WHERE client_msg_id = 'bad'")
         == 0
     )
+
+
+async def test_a_retry_in_a_batch_gets_its_first_answer_and_the_others_go_once(
+    office: Office,
+) -> None:
+    """A batch is one statement that claims every key; one claimed before fails it, and the batch
+    goes again claiming only the free keys: the retry is answered as the first time, the new
+    page is sent once, nothing is stored twice."""
+    li_tab = await office.tab("li")
+    services = office.server.services
+    first = await _send(office, "wang", ["li"], body="第一次", client_msg_id="r-old")
+    await li_tab.wait_for("pager.message")
+    outcomes = await pager._send_batch(
+        services, [await _page(office, "r-old", "重发"), await _page(office, "r-new", "新的")]
+    )
+    assert msgspec.json.decode(msgspec.json.encode(outcomes[0])) == first
+    assert isinstance(outcomes[1], dict) and outcomes[1]["message_id"] != first["message_id"]
+    ev = await li_tab.wait_for(lambda e: e["data"].get("message_id") == outcomes[1]["message_id"])
+    assert ev["seq"] == 2 and ev["data"]["body"] == "新的"
+    await asyncio.sleep(0.2)
+    assert len(li_tab.durable("pager.message")) == 2
+    bodies = await services.pool.fetch("SELECT body FROM pager_messages ORDER BY id")
+    assert [r["body"] for r in bodies] == ["第一次", "新的"]
 
 
 async def test_a_retry_gets_the_first_answer_even_if_its_check_now_fails(office: Office) -> None:
