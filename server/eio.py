@@ -10,8 +10,8 @@ idle socket costs.
 `LeanSocket` keeps python-engineio's protocol and state and changes only the mechanics for
 clients that connect straight over websocket (ours do): frames are written to the websocket
 when sent (aiohttp writes an uncompressed frame synchronously, so order is the order of the
-`send` calls), read in one loop without extra tasks, Socket.IO messages handed on without a
-JSON attempt, and the next ping is a timer, not a task. Polling clients and upgrades from
+`send` calls), read in one loop, each Socket.IO message handed on in one task without a JSON
+attempt, and the next ping is a timer, not a task. Polling clients and upgrades from
 polling take python-engineio's own path unchanged.
 """
 
@@ -80,8 +80,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 await sock.send_str(queued.encode())
         self.ws = sock
         limit = self.server.max_http_buffer_size
-        trigger = self.server._trigger_event
-        run_async = self.server.async_handlers
+        on_message = self.server.handlers["message"]
         reason = self.server.reason.TRANSPORT_CLOSE
         try:
             while not self.closed:
@@ -92,8 +91,9 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 if len(data) > limit:
                     break
                 if isinstance(data, str) and data[:1] == "4":
-                    # A message (a Socket.IO packet): straight on, as text.
-                    await trigger("message", self.sid, data[1:], run_async=run_async)
+                    # A message (a Socket.IO packet): straight on, as text, in a task of its own
+                    # (commands of one socket run side by side, as python-engineio runs them).
+                    _background(on_message(self.sid, data[1:]))
                     continue
                 if data == "1":  # the client says goodbye
                     reason = self.server.reason.CLIENT_DISCONNECT
@@ -154,5 +154,11 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
 def _background(coro: Any) -> asyncio.Future[Any]:
     task = asyncio.ensure_future(coro)
     _background_tasks.add(task)
-    task.add_done_callback(_background_tasks.discard)
+    task.add_done_callback(_done)
     return task
+
+
+def _done(task: asyncio.Future[Any]) -> None:
+    _background_tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())

@@ -270,9 +270,28 @@ async def test_an_event_frame_with_broken_json_is_answered_bad_request(office: O
 
 async def test_a_well_formed_raw_event_still_works(office: Office) -> None:
     li = await office.tab("li")
-    body = '["directory.departments",{}]'
-    answer = await answer_of(await raw_event(li, body), body)
-    assert answer["ok"], answer
+    # No payload, or null, means no arguments.
+    for body in (
+        '["directory.departments",{}]',
+        '["directory.departments",null]',
+        '["directory.departments"]',
+    ):
+        answer = await answer_of(await raw_event(li, body), body)
+        assert answer["ok"], (body, answer)
+
+
+async def test_an_event_for_another_namespace_is_answered_bad_request(office: Office) -> None:
+    """Only the default namespace is served: an event for another is refused, not run."""
+    li = await office.tab("li")
+    answered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    ack_id = li.sio._generate_ack_id("/", lambda *a: answered.set_result(a[0] if a else None))
+    frame = f'2/admin,{ack_id}["whereabouts.set",{{"status":"out"}}]'
+    await li.sio.eio.send(frame)
+    assert_error(await answer_of(answered, frame), "bad_request")
+    await still_works(li)
+    assert (await board(office.server, li.token, office.departments["general"]))[
+        office.user_ids["li"]
+    ]["status"] == "in_office", "nothing changed"
 
 
 async def test_an_event_frame_without_a_command_name_is_answered_bad_request(
