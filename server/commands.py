@@ -3,10 +3,11 @@ identically for the Socket.IO and HTTP transports; no handler knows which one ca
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
 import typing
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from server.services import Services
     from storage.records import User
 
+# Request ids: this process's random prefix and a counter, unique without a uuid4 per command
+# (uuid4 reads the kernel's random source: 3% of the samples in a profile of inbound commands).
+_BOOT = secrets.token_hex(4)
+_REQUESTS = itertools.count(1)
 log = structlog.get_logger("liaison.commands")
 
 
@@ -177,7 +182,7 @@ class Registry:
     ) -> dict[str, Any]:
         """Run one command; always returns an envelope, never raises."""
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex[:16]
+        request_id = f"{_BOOT}{next(_REQUESTS):08x}"
         cmd = self.commands.get(name) if isinstance(name, str) else None
         label = cmd.name if cmd else "unknown"
         structlog.contextvars.bind_contextvars(
