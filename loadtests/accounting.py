@@ -140,9 +140,16 @@ class Deliveries:
     def __init__(self) -> None:
         self.expected: dict[str, list[int]] = {}
         self.received: dict[str, set[int]] = {}
+        # Sends whose connection closed before their answer came: they may or may not have
+        # gone out, so an arrival is no error and an absence is none either.
+        self.in_doubt: set[str] = set()
 
     def expect(self, key: str, recipients: Iterable[int]) -> None:
         self.expected[key] = list(recipients)
+
+    def doubt(self, key: str) -> None:
+        self.expected.pop(key, None)
+        self.in_doubt.add(key)
 
     def got(self, key: str, user_id: int) -> bool:
         """Record an arrival; False if this user already had it (a replay after a resume)."""
@@ -164,6 +171,7 @@ class Deliveries:
         return {
             "expected": self.expected,
             "received": {k: sorted(v) for k, v in self.received.items()},
+            "in_doubt": sorted(self.in_doubt),
         }
 
 
@@ -177,8 +185,10 @@ def reconcile(
     With `prefix`, only the keys that start with it; with `recipients`, only those people."""
     expected: dict[str, list[int]] = {}
     received: dict[str, set[int]] = {}
+    in_doubt: set[str] = set()
     for part in parts:
         expected.update((k, v) for k, v in part["expected"].items() if k.startswith(prefix))
+        in_doubt.update(k for k in part.get("in_doubt", ()) if k.startswith(prefix))
         for key, users in part["received"].items():
             if key.startswith(prefix):
                 received.setdefault(key, set()).update(users)
@@ -194,10 +204,13 @@ def reconcile(
                 delivered += 1
             elif len(missing) < examples:
                 missing.append((key, u))
-    unexpected = unmatched = 0
+    unexpected = unmatched = arrived_in_doubt = 0
     for key, users in received.items():
         if key not in expected:
-            unmatched += 1  # the send failed or timed out at the sender, yet it went out
+            if key in in_doubt:
+                arrived_in_doubt += 1  # its sender dropped the connection before the answer
+            else:
+                unmatched += 1  # the send failed or timed out at the sender, yet it went out
             continue
         allowed = set(expected[key])
         unexpected += sum(1 for u in users if u not in allowed)
@@ -208,5 +221,7 @@ def reconcile(
         "missing": want - delivered,
         "unexpected": unexpected,
         "unmatched": unmatched,
+        "in_doubt": len(in_doubt),
+        "in_doubt_arrived": arrived_in_doubt,
         "missing_examples": [f"{k} -> user {u}" for k, u in missing],
     }

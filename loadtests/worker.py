@@ -619,7 +619,9 @@ class Worker:
             }
             | to,
         )
-        if not ans.ok:
+        if ans.code == "disconnected":
+            self.deliveries.doubt(key)
+        elif not ans.ok:
             self.deliveries.expected.pop(key, None)
         return ans, t, key
 
@@ -663,6 +665,8 @@ class Worker:
         if ans.ok:
             data = _send_dec.decode(ans.data)
             self.deliveries.expect(key, [int(r.user_id) for r in data.recipients])
+        elif ans.code == "disconnected":
+            self.deliveries.doubt(key)
         return ans, t, key
 
     async def _read_later(self, u: SimUser, data: _PagerData) -> None:

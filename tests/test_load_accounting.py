@@ -108,6 +108,20 @@ def test_deliveries_match_across_processes() -> None:
     assert reconcile([sender.export(), recipient_a.export()], prefix="p0.1.2")["expected"] == 1
 
 
+def test_a_send_cut_off_by_its_own_disconnect_is_in_doubt_not_an_error() -> None:
+    """The sender dropped its connection before the answer: the page may have gone out (it was
+    committed) or not; either way no error, unlike a send that failed and still went out."""
+    sender, recipient = Deliveries(), Deliveries()
+    sender.expect("p0.1.1", [10])
+    sender.doubt("p0.1.1")
+    sender.doubt("p0.1.2")
+    recipient.got("p0.1.1", 10)
+    recipient.got("p0.1.3", 10)  # failed at its sender, yet it went out
+    out = reconcile([sender.export(), recipient.export()])
+    assert (out["expected"], out["missing"], out["unmatched"]) == (0, 0, 1)
+    assert (out["in_doubt"], out["in_doubt_arrived"]) == (2, 1)
+
+
 def test_percentiles_of_known_samples() -> None:
     h = LogHistogram()
     for ms in range(1, 101):  # 1 ms .. 100 ms
