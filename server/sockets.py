@@ -49,10 +49,9 @@ class LiaisonServer(socketio.AsyncServer):
     """python-socketio's server with its event path replaced: an inbound frame over the limit, or
     one that is not valid JSON, is answered with an error envelope instead of being parsed or
     dropped; an event is parsed once, its payload left as JSON text for the command's decoder,
-    and run to its answer in the task that received it (python-socketio parses every packet
-    twice and starts a task per event on top of Engine.IO's: a third of the server's time per
-    inbound message in the pager benchmark); and a hook runs once the client has been told it
-    is connected."""
+    and run to its answer in the task that received it (python-socketio parsed every packet
+    twice and started a task per event on top of Engine.IO's: about a quarter of what an inbound
+    command cost the server); and a hook runs once the client has been told it is connected."""
 
     def __init__(self, *, max_frame_bytes: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
