@@ -59,6 +59,31 @@ async def test_a_department_page_reaches_everyone_below_it_but_the_sender(office
     assert all(r["online"] is False for r in env["data"]["recipients"])
 
 
+async def test_someone_named_twice_or_also_in_a_named_department_is_paged_once(
+    office: Office,
+) -> None:
+    li_tab = await office.tab("li")
+    li = await office.person("li")
+    sent = await _send(office, "wang", ["li", "li"], body="一次", client_msg_id="twice")
+    assert [r["user_id"] for r in sent["recipients"]] == [li.id]
+    wang = await office.person("wang")
+    env = await office.server.command(
+        wang.token,
+        "pager.send",
+        {
+            "to": [li.id, li.id],
+            "departments": [office.departments["office"]],
+            "body": "也一次",
+            "client_msg_id": "dept-too",
+        },
+    )
+    assert env["ok"], env
+    ids = [r["user_id"] for r in env["data"]["recipients"]]
+    assert ids.count(li.id) == 1 and len(ids) == len(set(ids))
+    await li_tab.wait_for(lambda e: e["data"].get("body") == "也一次")
+    assert [e["data"]["body"] for e in li_tab.durable("pager.message")] == ["一次", "也一次"]
+
+
 async def test_sending_is_idempotent_on_client_msg_id(office: Office) -> None:
     li_tab = await office.tab("li")
     first = await _send(office, "wang", ["li"], client_msg_id="same")
