@@ -156,14 +156,25 @@ async def mark_delivered(
     conn: asyncpg.Connection, acks: Sequence[tuple[int, int, int]]
 ) -> list[Receipt]:
     """Each (user, after, upto): the user acknowledged their stream up to `upto`, so their pages
-    in (after, upto] arrived."""
+    in (after, upto] arrived. Each user's pages are found by their own range of the
+    undelivered index (a lateral subquery, fenced by OFFSET 0): joined as a whole, PostgreSQL
+    read that partial index from end to end, and between vacuums it holds an entry for every
+    page delivered since (24,254 read for 18 rows, 3-20 ms a call at 500 pages/s)."""
     rows = await conn.fetch(
         """
         UPDATE pager_recipients r SET delivered_at = now()
-        FROM pager_messages m,
-             unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS a(user_id, after, upto)
-        WHERE r.user_id = a.user_id AND r.seq > a.after AND r.seq <= a.upto
-          AND r.delivered_at IS NULL AND m.id = r.message_id
+        FROM pager_messages m, (
+            SELECT x.message_id, x.user_id
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS a(user_id, after, upto)
+            CROSS JOIN LATERAL (
+                SELECT message_id, user_id FROM pager_recipients
+                WHERE user_id = a.user_id AND seq > a.after AND seq <= a.upto
+                  AND delivered_at IS NULL
+                OFFSET 0
+            ) x
+        ) t
+        WHERE r.message_id = t.message_id AND r.user_id = t.user_id AND r.delivered_at IS NULL
+          AND m.id = r.message_id
         RETURNING r.message_id, m.sender_id, r.user_id, r.delivered_at
         """,
         [a[0] for a in acks],
