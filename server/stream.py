@@ -28,7 +28,9 @@ _encode = msgspec.json.encode
 # Events for lists of users (a user may appear under several events, and gets them in list
 # order), one statement however many events and recipients: lock the streams in id order (no
 # deadlock between overlapping fan-outs; the count makes the update wait for every lock), bump
-# each by its count and append. Each event's type and data are sent once, in two JSON arrays
+# each by its count and append. The streams are named by `= ANY` too, not only by the join:
+# joined alone, PostgreSQL read every stream for a batch of a few (a seq scan of all 2,001 in
+# the pager benchmark, 0.3 ms of a 1 ms statement). Each event's type and data are sent once, in two JSON arrays
 # indexed by event number; a user's event numbers are its run in $4 ($3: where it starts, $2:
 # how long). Only joins the planner cannot misjudge: with `JOIN`s between CTEs it looped
 # 5,000 x 5,000 rows once (a 10 s page). A caller's own CTEs (`-- also`) see the new events
@@ -41,7 +43,8 @@ WITH users AS (
     SELECT user_id FROM streams WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE
 ), bumped AS (
     UPDATE streams s SET seq = s.seq + u.n FROM users u
-    WHERE s.user_id = u.user_id AND (SELECT count(*) FROM locked) >= 0
+    WHERE s.user_id = u.user_id AND s.user_id = ANY($1::bigint[])
+      AND (SELECT count(*) FROM locked) >= 0
     RETURNING s.user_id, s.seq - u.n AS base, u.n, u.first
 ), appended AS (
     SELECT b.user_id, b.base + i AS seq, ($4::int[])[b.first + i] AS k
@@ -62,6 +65,7 @@ WITH wanted AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS t(user_id, seq)
 ), old AS (
     SELECT s.user_id, s.acked_seq FROM streams s JOIN wanted USING (user_id)
+    WHERE s.user_id = ANY($1::bigint[])
     ORDER BY s.user_id FOR UPDATE OF s
 )
 UPDATE streams s SET acked_seq = w.seq, acked_at = now()
