@@ -46,8 +46,8 @@ timers = TimerSet()
 outbox = OutboxSet()
 routes = web.RouteTableDef()
 
-SMS_OFFLINE = "pager.sms_offline"  # timer per page: who has not been reached at all
-SMS_URGENT = "pager.sms_urgent"  # timer per urgent page: who has not read it
+SMS_OFFLINE = "pager.sms_offline"  # timer per batch of pages: who has not been reached at all
+SMS_URGENT = "pager.sms_urgent"  # timer per batch of urgent pages: who has not read them
 SMS_FLUSH = "pager.sms_flush"  # timer per person: send the merged digest
 EMAIL_CHECK = "pager.email"  # timer per person: a digest e-mail if still offline and unread
 SMS_TOPIC = "pager.sms"
@@ -264,15 +264,18 @@ def _fallback_timers(
     """CTEs setting the new pages' SMS timers and their recipients' e-mail checks, armed to wake
     the timer worker once the transaction commits."""
     cfg = services.config
+    # The pages of a batch fall due together: one timer of each kind for all of them (keyed by
+    # the first page), not one per page.
+    texted = [i for page, i in pages if any(r.phone for r in page.recipients)]
+    urgent = [i for page, i in pages if page.priority == "urgent" and i in texted]
     due: list[Due] = []
-    for page, message_id in pages:
-        if any(r.phone for r in page.recipients):
-            payload = {"message_id": message_id}
-            offline = sent_at + timedelta(seconds=cfg.sms_offline_grace_s)
-            due.append(Due(SMS_OFFLINE, str(message_id), offline, payload))
-            if page.priority == "urgent":
-                unread = sent_at + timedelta(seconds=cfg.sms_urgent_unread_s)
-                due.append(Due(SMS_URGENT, str(message_id), unread, payload))
+    for kind, ids, after in (
+        (SMS_OFFLINE, texted, cfg.sms_offline_grace_s),
+        (SMS_URGENT, urgent, cfg.sms_urgent_unread_s),
+    ):
+        if ids:
+            when = sent_at + timedelta(seconds=after)
+            due.append(Due(kind, str(ids[0]), when, {"message_ids": ids}))
     ctes = ""
     wake = [d.due_at for d in due]
     if due:
@@ -491,7 +494,8 @@ async def _sms_for_pages(
     services: Services, tx: Transaction, payloads: list[dict[str, Any]], *, urgent_check: bool
 ) -> None:
     tz = ZoneInfo(services.config.timezone)
-    message_ids = [int(p["message_id"]) for p in payloads]
+    # A batch's pages ({message_ids}); a timer set before batches had them, one page each.
+    message_ids = [int(i) for p in payloads for i in p.get("message_ids", [p.get("message_id")])]
     for c in await q.sms_candidates(tx.conn, message_ids, urgent_check=urgent_check):
         if urgent_check and not c.urgent:
             continue

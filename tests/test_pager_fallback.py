@@ -20,7 +20,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from handlers import pager
 from server.sms import SIGNATURE_HEADER, sign
+from storage import idempotency as idem
+from storage.directory import get_user
 from tests.support import Client, LiveServer, Office, eventually, start_server
 
 if TYPE_CHECKING:
@@ -372,6 +375,53 @@ async def test_sms_cut_off_by_a_restart_mid_send_is_delivered_once(
         assert len({m["id"] for m in sms_gateway.received}) == 1
         assert len(receipts(wang, mid, "sms_sent")) == 1
         assert await pending_sms(srv) == 0
+
+
+async def test_pages_sent_together_share_one_grace_timer_and_each_is_texted(
+    office: Office, sms_gateway: SmsProvider
+) -> None:
+    """A batch's pages fall due together: one grace timer for the batch, and every page's
+    unreached recipient still gets their SMS. A timer set one per page (before batches had
+    one) still fires."""
+    services = office.server.services
+    sender = await get_user(services.pool, int(office.user_ids["wang"]))
+    assert sender is not None
+
+    async def page(to: str, body: str) -> pager.Page:
+        return await pager.checked_page(
+            services,
+            idem.Key(sender.id, "pager.send", uuid.uuid4().hex),
+            sender=sender,
+            to=[office.user_ids[to]],
+            departments=[],
+            body=body,
+            priority="normal",
+            attachments=[],
+            reply_to=None,
+            via="web",
+        )
+
+    sent = await pager._send_batch(
+        services, [await page("li", "批一"), await page("zhang", "批二")]
+    )
+    ids = [int(s["message_id"]) for s in sent if isinstance(s, dict)]
+    timers = await services.pool.fetch(
+        "SELECT payload FROM timers WHERE kind = 'pager.sms_offline'"
+    )
+    assert [t["payload"] for t in timers] == [{"message_ids": ids}]
+    texts = {m["to"]: m["text"] for m in await sms_gateway.wait_for(2, timeout=5)}
+    assert "批一" in texts[PHONES["li"]] and "批二" in texts[PHONES["zhang"]]
+
+    # A timer in the shape of one page each, as one set before batches shared them.
+    [single] = await pager._send_batch(services, [await page("zhao", "单个")])
+    assert isinstance(single, dict)
+    await services.pool.execute(
+        "UPDATE timers SET payload = jsonb_build_object('message_id', $1::bigint)"
+        " WHERE kind = 'pager.sms_offline'",
+        int(single["message_id"]),
+    )
+    sms = (await sms_gateway.wait_for(3, timeout=5))[2]
+    assert sms["to"] == PHONES["zhao"] and "单个" in sms["text"]
 
 
 async def test_grace_timer_survives_a_restart(serve: Serve, sms_gateway: SmsProvider) -> None:
