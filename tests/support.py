@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +18,15 @@ import msgspec
 import socketio
 from aiohttp.test_utils import TestServer
 
+from handlers import pager
+from handlers.pager import Page
 from server.app import create_app
 from server.config import Config
 from server.events import ALL_EVENTS
 from server.keys import SERVICES
 from server.services import Services
+from storage import idempotency as idem
+from storage.directory import get_user
 
 TEST_PASSWORD = "correct horse 1"
 EVENT_TYPES = {cls.type: cls for cls in ALL_EVENTS}
@@ -253,6 +258,24 @@ class Office:
         status, env = await server.post("/api/v1/admin/import", body, token=admin["access_token"])
         assert status == 200 and env["ok"], env
         return cls(server, env["data"]["departments"], env["data"]["users"])
+
+    async def page(self, sender: str, to: str, body: str, key: str | None = None) -> Page:
+        """A page from `sender` to `to`, checked and ready for a batch (`pager._send_batch`)."""
+        services = self.server.services
+        user = await get_user(services.pool, int(self.user_ids[sender]))
+        assert user is not None
+        return await pager.checked_page(
+            services,
+            idem.Key(user.id, "pager.send", key or uuid.uuid4().hex),
+            sender=user,
+            to=[self.user_ids[to]],
+            departments=[],
+            body=body,
+            priority="normal",
+            attachments=[],
+            reply_to=None,
+            via="web",
+        )
 
     async def person(self, account: str) -> Person:
         """Signed in once per test and cached."""

@@ -9,8 +9,6 @@ from datetime import datetime
 import msgspec
 
 from handlers import pager
-from storage import idempotency as idem
-from storage.directory import get_user
 from tests.support import Office, eventually
 
 
@@ -430,31 +428,15 @@ async def test_pages_sent_together_share_a_transaction_each_with_its_own_answer(
     assert transactions < 40, "sends that arrived together were written together"
 
 
-async def _page(office: Office, key: str, body: str) -> pager.Page:
-    """A page from wang to li, checked and ready for a batch."""
-    services = office.server.services
-    sender = await get_user(services.pool, int(office.user_ids["wang"]))
-    assert sender is not None
-    return await pager.checked_page(
-        services,
-        idem.Key(sender.id, "pager.send", key),
-        sender=sender,
-        to=[office.user_ids["li"]],
-        departments=[],
-        body=body,
-        priority="normal",
-        attachments=[],
-        reply_to=None,
-        via="web",
-    )
-
-
 async def test_a_page_that_fails_in_a_batch_fails_alone(office: Office) -> None:
     """A batch whose write fails is retried page by page: the others still go out, the bad one
     fails for its sender alone, and nothing of it is stored."""
     li_tab = await office.tab("li")
     services = office.server.services
-    good, bad = await _page(office, "good", "材料已送到"), await _page(office, "bad", "坏\x00字")
+    good, bad = (
+        await office.page("wang", "li", "材料已送到", "good"),
+        await office.page("wang", "li", "坏\x00字", "bad"),
+    )
     outcomes = await pager._send_batch(services, [bad, good])
     assert isinstance(outcomes[0], Exception)
     assert isinstance(outcomes[1], dict)
@@ -479,7 +461,11 @@ async def test_a_retry_in_a_batch_gets_its_first_answer_and_the_others_go_once(
     first = await _send(office, "wang", ["li"], body="第一次", client_msg_id="r-old")
     await li_tab.wait_for("pager.message")
     outcomes = await pager._send_batch(
-        services, [await _page(office, "r-old", "重发"), await _page(office, "r-new", "新的")]
+        services,
+        [
+            await office.page("wang", "li", "重发", "r-old"),
+            await office.page("wang", "li", "新的", "r-new"),
+        ],
     )
     assert msgspec.json.decode(msgspec.json.encode(outcomes[0])) == first
     assert isinstance(outcomes[1], dict) and outcomes[1]["message_id"] != first["message_id"]

@@ -22,8 +22,6 @@ import pytest
 
 from handlers import pager
 from server.sms import SIGNATURE_HEADER, sign
-from storage import idempotency as idem
-from storage.directory import get_user
 from tests.support import Client, LiveServer, Office, eventually, start_server
 
 if TYPE_CHECKING:
@@ -384,25 +382,9 @@ async def test_pages_sent_together_share_one_grace_timer_and_each_is_texted(
     unreached recipient still gets their SMS. A timer set one per page (before batches had
     one) still fires."""
     services = office.server.services
-    sender = await get_user(services.pool, int(office.user_ids["wang"]))
-    assert sender is not None
-
-    async def page(to: str, body: str) -> pager.Page:
-        return await pager.checked_page(
-            services,
-            idem.Key(sender.id, "pager.send", uuid.uuid4().hex),
-            sender=sender,
-            to=[office.user_ids[to]],
-            departments=[],
-            body=body,
-            priority="normal",
-            attachments=[],
-            reply_to=None,
-            via="web",
-        )
-
     sent = await pager._send_batch(
-        services, [await page("li", "批一"), await page("zhang", "批二")]
+        services,
+        [await office.page("wang", "li", "批一"), await office.page("wang", "zhang", "批二")],
     )
     ids = [int(s["message_id"]) for s in sent if isinstance(s, dict)]
     timers = await services.pool.fetch(
@@ -413,7 +395,7 @@ async def test_pages_sent_together_share_one_grace_timer_and_each_is_texted(
     assert "批一" in texts[PHONES["li"]] and "批二" in texts[PHONES["zhang"]]
 
     # A timer in the shape of one page each, as one set before batches shared them.
-    [single] = await pager._send_batch(services, [await page("zhao", "单个")])
+    [single] = await pager._send_batch(services, [await office.page("wang", "zhao", "单个")])
     assert isinstance(single, dict)
     await services.pool.execute(
         "UPDATE timers SET payload = jsonb_build_object('message_id', $1::bigint)"
