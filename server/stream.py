@@ -30,12 +30,12 @@ _encode = msgspec.json.encode
 # deadlock between overlapping fan-outs; the count makes the update wait for every lock), bump
 # each by its count and append. The streams are named by `= ANY` too, not only by the join:
 # joined alone, PostgreSQL read every stream for a batch of a few (a seq scan of all 2,001 in
-# the pager benchmark, 0.3 ms of a 1 ms statement). Each event's type and data are sent once, in two JSON arrays
-# indexed by event number; a user's event numbers are its run in $4 ($3: where it starts, $2:
-# how long). Only joins the planner cannot misjudge: with `JOIN`s between CTEs it looped
-# 5,000 x 5,000 rows once (a 10 s page). A caller's own CTEs (`-- also`) see the new events
-# as `appended(user_id, seq, k)`, k being the event's number, so rows that name an event's seq
-# are written in the same round trip.
+# the pager benchmark, 0.3 ms of a 1 ms statement). Each event's type and data are sent once,
+# in two JSON arrays indexed by event number; a user's event numbers are its run in $4 ($3:
+# where it starts, $2: how long). Only joins the planner cannot misjudge: with `JOIN`s between
+# CTEs it looped 5,000 x 5,000 rows once (a 10 s page). A caller's own CTEs (`-- also`) see
+# the new events as `appended(user_id, seq, k)`, k being the event's number, so rows that name
+# an event's seq are written in the same round trip.
 _EMIT = """
 WITH users AS (
     SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(user_id, n, first)
