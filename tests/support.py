@@ -19,7 +19,6 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from handlers import pager
-from handlers.pager import Page
 from server.app import create_app
 from server.config import Config
 from server.events import ALL_EVENTS
@@ -259,7 +258,7 @@ class Office:
         assert status == 200 and env["ok"], env
         return cls(server, env["data"]["departments"], env["data"]["users"])
 
-    async def page(self, sender: str, to: str, body: str, key: str | None = None) -> Page:
+    async def page(self, sender: str, to: str, body: str, key: str | None = None) -> pager.Page:
         """A page from `sender` to `to`, checked and ready for a batch (`pager._send_batch`)."""
         services = self.server.services
         user = await get_user(services.pool, int(self.user_ids[sender]))
