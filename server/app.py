@@ -54,7 +54,12 @@ INBOUND_SMS = [circulation.confirm_by_sms, pager.reply_by_sms]
 def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=70 * 1024 * 1024)
     app[CONFIG] = config
-    sio = build_sio(config.max_frame_bytes, config.allowed_origins)
+    sio = build_sio(
+        config.max_frame_bytes,
+        config.allowed_origins,
+        public_url=config.public_url,
+        max_send_buffer_bytes=config.max_send_buffer_bytes,
+    )
     sio.attach(app, socketio_path="socket.io")
     app[SIO] = sio
     add_routes(app, config.web_dist)

@@ -41,6 +41,12 @@ class Config:
     sms_digest_s: float = 300
     max_frame_bytes: int = 65536
     max_file_bytes: int = 50 * 1024 * 1024
+    # A socket whose unsent data passes this is cut (it resumes later with last_seq): one client
+    # that stops reading must never hold up the others, nor grow the server without bound.
+    max_send_buffer_bytes: int = 1024 * 1024
+    # The address browsers use (scheme://host[:port]): their Origin must match it or one of
+    # allowed_origins. Unset: the address the server listens on.
+    public_url: str | None = None
     # E-mail digests: to people offline this long with unread pages, at most one per interval.
     email_offline_s: float = 1800
     email_digest_s: float = 3600
@@ -83,6 +89,10 @@ class Config:
             sms_digest_s=_env("LIAISON_SMS_DIGEST_S", cls.sms_digest_s, float),
             max_frame_bytes=_env("LIAISON_MAX_FRAME_BYTES", cls.max_frame_bytes, int),
             max_file_bytes=_env("LIAISON_MAX_FILE_BYTES", cls.max_file_bytes, int),
+            max_send_buffer_bytes=_env(
+                "LIAISON_MAX_SEND_BUFFER_BYTES", cls.max_send_buffer_bytes, int
+            ),
+            public_url=_env("LIAISON_PUBLIC_URL", None),
             email_offline_s=_env("LIAISON_EMAIL_OFFLINE_S", cls.email_offline_s, float),
             email_digest_s=_env("LIAISON_EMAIL_DIGEST_S", cls.email_digest_s, float),
             timezone=_env("LIAISON_TIMEZONE", cls.timezone),

@@ -13,6 +13,14 @@ when sent (aiohttp writes an uncompressed frame synchronously, so order is the o
 `send` calls), read in one loop, each Socket.IO message handed on in one task without a JSON
 attempt, and the next ping is a timer, not a task. Polling clients and upgrades from
 polling take python-engineio's own path unchanged.
+
+A write never waits for the peer. aiohttp's websocket writer awaits the transport's drain once
+its buffer is full, and that await sat in the middle of every fan-out: one client that stopped
+reading (a stalled mobile link) held up every push and answer behind it, and python-engineio's
+ping check, which closes a silent socket by writing to it, hung on the same wait. Here the
+transport never pauses; after each write the unsent data is measured, and past
+`max_send_buffer_bytes` the connection is cut (aborted, its buffer dropped). The client resumes
+with `last_seq` when it can read again; nothing durable is lost.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     last_ping: float | None
     ws: web.WebSocketResponse | None = None
     _ping_timer: asyncio.TimerHandle | None = None
+    _transport: asyncio.Transport | None = None
 
     @classmethod
     def adopt(cls, sock: async_socket.AsyncSocket) -> None:
@@ -60,6 +69,36 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 await ws.send_str(pkt.encode())
         except (ConnectionError, RuntimeError):  # gone meanwhile: the reader ends the socket
             log.debug("write to closed websocket %s", self.sid)
+            return
+        transport = self._transport
+        if (
+            transport is not None
+            and transport.get_write_buffer_size() > self.server.max_send_buffer_bytes
+        ):
+            self.cut("send_buffer")
+
+    def cut(self, reason: str) -> None:
+        """Abort the connection at once, unsent data and all: the read loop then ends the socket
+        as for any lost connection (disconnect handlers, presence)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        log.info("cutting socket %s: %s", self.sid, reason)
+        on_cut = getattr(self.server, "on_cut", None)
+        if on_cut is not None:
+            on_cut(reason)
+        transport.abort()
+
+    async def check_ping_timeout(self) -> bool:
+        """python-engineio closes a socket that missed its pong by writing a CLOSE packet and
+        waiting for the peer; a peer that does not read never answers, so it is cut instead."""
+        if self.ws is None or self.closed:
+            return bool(await super().check_ping_timeout())
+        last_ping = self.last_ping
+        if last_ping and time.time() - last_ping > self.server.ping_timeout:
+            self.cut("ping_timeout")
+            return False
+        return True
 
     async def _websocket_handler(self, ws: Any) -> None:
         if self.connected:  # an upgrade from polling: python-engineio's own path
@@ -71,7 +110,12 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         # python-engineio's handler frames and python-socketio for the socket's whole life;
         # past the handshake nothing reads it (the connect handler uses the auth payload
         # only): emptied, ~2.5 KB a connection.
+        transport = ws.environ["aiohttp.request"].transport
         ws.environ.clear()
+        if transport is not None:
+            # Never paused: writes return at once, and `send` bounds the backlog itself.
+            transport.set_write_buffer_limits(high=1 << 40)
+            self._transport = transport
         # What was sent before the websocket existed (the OPEN packet) went to the queue.
         while not self.queue.empty():
             queued = self.queue.get_nowait()
@@ -104,6 +148,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                     log.debug("bad engine.io packet from %s", self.sid, exc_info=True)
         finally:
             self.ws = None
+            self._transport = None
             self._cancel_ping()
             # Ending the socket runs the disconnect handlers (database work, a meeting room
             # left). aiohttp cancels this request's task once the connection is gone, which

@@ -32,6 +32,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.sockets_cut = Counter(
+            "liaison_sockets_cut_total",
+            "Sockets cut by the server: unsent data over the bound, or a missed pong",
+            ["reason"],
+            registry=self.registry,
+        )
 
         # prometheus_client's labels() takes a lock and validates on every call; these run per
         # command and per pushed frame, so each labelled child is looked up once.

@@ -3,6 +3,7 @@ command through the registry and answer with its envelope in the ack."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -124,26 +125,52 @@ class LiaisonServer(socketio.AsyncServer):
             await self.on_connected(sid)
 
 
-def _origin_check(allowed: tuple[str, ...]) -> Any:
-    """Browsers may connect from the server's own origin and the configured ones; clients that
-    send no Origin (load generators, integrations) are not browsers and pass."""
-    extra = frozenset(o.rstrip("/") for o in allowed)
+def _origin_check(public_url: str | None, allowed: tuple[str, ...]) -> Any:
+    """Browsers may connect from the server's public address and the configured origins; clients
+    that send no Origin (load generators, integrations) are not browsers and pass.
+
+    The request's own Host header is no proof: a page on a hostile name that resolves to this
+    server (DNS rebinding) sends a Host and an Origin that agree. Without `public_url`, the
+    origin must name the address the connection actually arrived at (its IP and port, or
+    `localhost` for a loopback one), which no other name can imitate."""
+    extra = frozenset(o.rstrip("/") for o in (*allowed, *([public_url] if public_url else [])))
 
     def check(origin: str | None, environ: dict[str, Any]) -> bool:
         if origin is None:
             return True
-        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
-        return origin.rstrip("/") in extra or origin == own
+        origin = origin.rstrip("/")
+        if origin in extra:
+            return True
+        if public_url:
+            return False
+        request = environ.get("aiohttp.request")
+        sockname = request.transport.get_extra_info("sockname") if request else None
+        if not sockname or request is None:
+            return False
+        host, port = sockname[0], sockname[1]
+        scheme = "https" if request.secure else "http"
+        own = {f"{scheme}://{host}:{port}", f"{scheme}://[{host}]:{port}"}
+        if ipaddress.ip_address(host.split("%")[0]).is_loopback:
+            own.add(f"{scheme}://localhost:{port}")
+        if port == (443 if scheme == "https" else 80):
+            own |= {o.rsplit(":", 1)[0] for o in own}
+        return origin in own
 
     return check
 
 
-def build_sio(max_frame_bytes: int, allowed_origins: tuple[str, ...]) -> LiaisonServer:
-    return LiaisonServer(
+def build_sio(
+    max_frame_bytes: int,
+    allowed_origins: tuple[str, ...],
+    *,
+    public_url: str | None = None,
+    max_send_buffer_bytes: int = 1024 * 1024,
+) -> LiaisonServer:
+    sio = LiaisonServer(
         max_frame_bytes=max_frame_bytes,
         async_mode="aiohttp",
         client_manager=ScalableManager(),
-        cors_allowed_origins=_origin_check(allowed_origins),
+        cors_allowed_origins=_origin_check(public_url, allowed_origins),
         # Frames above our limit still arrive so they can be answered `too_large`; beyond this
         # hard cap the transport refuses them outright.
         max_http_buffer_size=max(1_000_000, 4 * max_frame_bytes),
@@ -152,6 +179,9 @@ def build_sio(max_frame_bytes: int, allowed_origins: tuple[str, ...]) -> Liaison
         engineio_logger=False,
         transports=["websocket", "polling"],
     )
+    # Read by server/eio.py's LeanSocket: past this much unsent data a socket is cut.
+    sio.eio.max_send_buffer_bytes = max_send_buffer_bytes
+    return sio
 
 
 def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
@@ -161,6 +191,7 @@ def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedEr
 
 def attach(sio: LiaisonServer, services: Services) -> None:
     hub = services.hub
+    sio.eio.on_cut = lambda reason: services.metrics.sockets_cut.labels(reason).inc()
 
     # Connects and disconnects come in crowds (a reconnect storm, a network blip at the office,
     # the evening): the ones arriving together share one statement.

@@ -76,3 +76,44 @@ async def test_browser_origins_are_checked(
         assert await _try_connect(srv.url, li.token, srv.url)  # same origin
         assert await _try_connect(srv.url, li.token, "https://oa.example.gov.cn")
         assert not await _try_connect(srv.url, li.token, "https://evil.example.com")
+
+
+async def _connect_with_host(url: str, token: str, host: str, origin: str) -> bool:
+    sio = socketio.AsyncClient(reconnection=False)
+    try:
+        await sio.connect(
+            url,
+            auth={"token": token},
+            headers={"Origin": origin, "Host": host},
+            transports=["websocket"],
+            wait_timeout=5,
+        )
+    except socketio.exceptions.ConnectionError:
+        return False
+    await sio.disconnect()
+    return True
+
+
+async def test_a_host_header_alone_does_not_make_an_origin_ours(office: Office) -> None:
+    """DNS rebinding: a hostile name resolving to this server sends a Host and an Origin that
+    agree. Only the address the connection arrived at (or localhost on loopback) is ours."""
+    srv = office.server
+    li = await office.person("li")
+    port = srv.url.rsplit(":", 1)[1]
+    assert not await _connect_with_host(
+        srv.url, li.token, f"evil.example:{port}", f"http://evil.example:{port}"
+    )
+    assert await _try_connect(srv.url, li.token, f"http://localhost:{port}")
+    assert not await _try_connect(srv.url, li.token, f"http://127.0.0.1:{int(port) + 1}")
+
+
+async def test_a_public_url_is_the_only_own_origin(
+    database_url: str, tmp_path: Path, password_hash: str
+) -> None:
+    async with start_server(
+        database_url, tmp_path, password_hash, public_url="https://oa.jiangzhou.gov.cn"
+    ) as srv:
+        office = await Office.create(srv)
+        li = await office.person("li")
+        assert await _try_connect(srv.url, li.token, "https://oa.jiangzhou.gov.cn")
+        assert not await _try_connect(srv.url, li.token, srv.url)
