@@ -170,13 +170,17 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 async def _sweep(services: Services) -> None:
-    """Drop sockets whose token expired without renewal; forget stale limiter state."""
+    """Drop sockets whose token expired without renewal; forget stale limiter state; mark
+    delivered what an ack whose own marking failed acknowledged."""
     now = time.time()
     for conn in [c for c in services.hub.by_sid.values() if c.token_exp < now]:
         log.info("disconnecting expired socket of user %s", conn.user_id)
         await services.hub.drop(conn)
     services.limiter.sweep()
     services.auth.forget_old_revocations()
+    redone = await pager.deliver_acked(services)
+    if redone:
+        log.warning("marked the acknowledged pages of %d users delivered late", redone)
 
 
 async def _prune(services: Services) -> None:

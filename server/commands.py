@@ -3,7 +3,9 @@ identically for the Socket.IO and HTTP transports; no handler knows which one ca
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import random
 import re
 import secrets
 import time
@@ -19,6 +21,7 @@ import structlog
 from server.errors import AppError, bad_request, ok
 from server.stream import Transaction
 from storage import idempotency as idem
+from storage.pool import transient
 
 if TYPE_CHECKING:
     from server.hub import Connection
@@ -44,6 +47,8 @@ Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 Handler = Callable[["Ctx", Any], Awaitable[Any]]
+# Runs of a command whose transaction PostgreSQL rolled back (deadlock, serialization failure).
+COMMAND_ATTEMPTS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +204,7 @@ class Registry:
                     {"retry_after_s": max(0.001, round(wait, 3))},
                 )
             args = self._decode(cmd, self._decoders[cmd.name], payload)
-            ctx = Ctx(services, user, conn, request_id)
-            data = await self._run(cmd, ctx, args)
+            data = await self._run_retrying(cmd, services, user, conn, request_id, args)
             envelope = ok(data)
             outcome = "ok"
         except _Replayed as replay:
@@ -234,6 +238,38 @@ class Registry:
             return args
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise _validation_error(exc) from None
+
+    async def _run_retrying(
+        self,
+        cmd: Command,
+        services: Services,
+        user: User,
+        conn: Connection | None,
+        request_id: str,
+        args: Input,
+    ) -> Any:
+        """The command, run again from the start when PostgreSQL rolled its transaction back (a
+        deadlock, a serialization failure: nothing happened), and answered `unavailable` when
+        the database is unreachable: nothing happened then either, or, if the connection went
+        during the commit, a retry is what idempotent creates (`client_msg_id`) are for."""
+        for attempt in range(COMMAND_ATTEMPTS):
+            try:
+                return await self._run(cmd, Ctx(services, user, conn, request_id), args)
+            except Exception as exc:
+                kind = transient(exc)
+                if kind == "rolled_back" and attempt < COMMAND_ATTEMPTS - 1:
+                    log.info("retrying after %s", type(exc).__name__)
+                    await asyncio.sleep(0.01 * 2**attempt * (0.5 + random.random()))
+                    continue
+                if kind is not None:
+                    log.warning("database unavailable: %s", type(exc).__name__)
+                    raise AppError(
+                        "unavailable",
+                        "the database is unavailable for a moment; try again",
+                        {"retry_after_s": 1},
+                    ) from None
+                raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     async def _run(cmd: Command, ctx: Ctx, args: Input) -> Any:

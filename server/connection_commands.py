@@ -24,8 +24,14 @@ class SyncAck(Input):
 
 @commands("sync.ack")
 async def sync_ack(ctx: Ctx, p: SyncAck) -> dict[str, int]:
-    """Cumulative: everything up to `seq` has reached this user (delivery tracking)."""
-    _socket(ctx)
+    """Cumulative: everything up to `seq` has reached this user (delivery tracking). A seq past
+    what the stream holds acknowledges nothing that exists: refused, not echoed."""
+    conn = _socket(ctx)
+    if p.seq > conn.sent_seq and p.seq > await ctx.services.stream.head(ctx.user.id):
+        raise bad_request(
+            "seq is beyond the last event of your stream",
+            [{"field": "seq", "message": "beyond the stream's head"}],
+        )
     moved = await ctx.services.stream.ack(ctx.user.id, p.seq)
     return {"acked_seq": moved[1] if moved else p.seq}
 

@@ -19,7 +19,7 @@ import msgspec
 from server.batch import Batcher
 from server.bus import Bus, Committed
 from server.events import Event
-from storage.pool import Params
+from storage.pool import Params, retrying
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,9 @@ class Transaction:
         self._after.append(fn)
 
 
+AckHook = Callable[[Transaction, list[Ack]], Awaitable[None]]
+
+
 @dataclass(slots=True, frozen=True)
 class Replay:
     """What a resuming connection gets: the missed events, or None when it must reset."""
@@ -189,7 +192,7 @@ class Stream:
         self.replay_limit = replay_limit
         # Called after an ack batch committed, in a transaction of their own, with the users
         # whose acknowledged seq moved forward.
-        self.ack_hooks: list[Callable[[Transaction, list[Ack]], Awaitable[None]]] = []
+        self.ack_hooks: list[AckHook] = []
         self._replays: Batcher[tuple[int, int | None], Replay] = Batcher(self._replay_many)
         self._acks: Batcher[tuple[int, int], tuple[int, int] | None] = Batcher(self._ack_many)
 
@@ -242,6 +245,12 @@ class Stream:
             out.append(Replay(current, events if resumable else None))
         return out
 
+    async def head(self, user_id: int) -> int:
+        """The user's last seq (0 before any event)."""
+        return int(
+            await self.pool.fetchval("SELECT seq FROM streams WHERE user_id = $1", user_id) or 0
+        )
+
     async def fetch_range(self, user_id: int, after: int, upto: int) -> list[Committed]:
         rows = await self.pool.fetch(
             "SELECT seq, type, at, data::text AS data FROM events"
@@ -266,19 +275,33 @@ class Stream:
         highest: dict[int, int] = {}
         for user_id, seq in items:
             highest[user_id] = max(seq, highest.get(user_id, seq))
-        rows = await self.pool.fetch(_ACK, list(highest), list(highest.values()))
+        # Cumulative and forward-only: running it again after a lost connection is harmless.
+        rows = await retrying(
+            lambda: self.pool.fetch(_ACK, list(highest), list(highest.values())), "ack"
+        )
         moves = [Ack(r["user_id"], r["previous"], r["new"]) for r in rows]
-        for hook in self.ack_hooks if moves else ():
-            try:
-                async with self.transaction() as tx:
-                    await hook(tx, moves)
-            except Exception:
-                log.exception("ack hook failed")
+        if moves:
+            await self.run_ack_hooks(moves)
         moved = {m.user_id: (m.previous, m.new) for m in moves}
         return [
             moved[user_id] if seq == highest[user_id] and user_id in moved else None
             for user_id, seq in items
         ]
+
+    async def run_ack_hooks(self, moves: list[Ack]) -> None:
+        """The ack hooks for these moves, each in a transaction of its own, retried while the
+        database fails passingly. What still fails is not lost: a hook's work is derived from
+        the acknowledged seqs, which are committed, and `ack_sweeps` redo it later."""
+        for hook in self.ack_hooks:
+
+            async def run(hook: AckHook = hook) -> None:
+                async with self.transaction() as tx:
+                    await hook(tx, moves)
+
+            try:
+                await retrying(run, "ack hook")
+            except Exception:
+                log.exception("ack hook failed; its sweep will redo it")
 
     async def prune(self, retention: timedelta) -> int:
         """Delete events older than the retention, in batches so no lock is held for long."""

@@ -184,6 +184,23 @@ async def mark_delivered(
     return _receipts(rows, "delivered", "delivered_at")
 
 
+async def acked_undelivered(db: Executor, limit: int = 500) -> list[tuple[int, int, int]]:
+    """(user, 0, acked seq) for users whose acknowledged stream covers pages not marked delivered
+    (an ack whose marking failed after it committed), for `mark_delivered`."""
+    rows = await db.fetch(
+        """
+        SELECT s.user_id, s.acked_seq FROM streams s
+        WHERE s.acked_seq > 0 AND EXISTS (
+            SELECT 1 FROM pager_recipients r
+            WHERE r.user_id = s.user_id AND r.delivered_at IS NULL AND r.seq <= s.acked_seq
+        )
+        ORDER BY s.user_id LIMIT $1
+        """,
+        limit,
+    )
+    return [(r["user_id"], 0, r["acked_seq"]) for r in rows]
+
+
 async def mark_read(
     conn: asyncpg.Connection, user_id: int, message_ids: Sequence[int]
 ) -> list[Receipt]:
@@ -377,7 +394,9 @@ async def sms_candidates(
 ) -> list[SmsCandidate]:
     """Recipients of these pages who should get an SMS now: with a phone, not opted out, no SMS
     yet, and not reached: undelivered (the offline check) or unread (the urgent check). By page
-    in the order given, then by person.
+    in the order given, then by person. Undelivered is read from the recipient's acknowledged
+    seq, not only from the delivery mark, which an ack's own transaction writes after it: a
+    page its recipient acknowledged is never texted, whatever failed in between.
 
     Each page's recipients are read by its key (a lateral subquery, kept apart by OFFSET 0):
     asked for undelivered rows across pages, the planner took the partial index of undelivered
@@ -393,11 +412,12 @@ async def sms_candidates(
         ) r
         JOIN pager_messages m ON m.id = r.message_id
         JOIN users u ON u.id = r.user_id
+        JOIN streams st ON st.user_id = r.user_id
         LEFT JOIN prefs p ON p.user_id = r.user_id
         WHERE u.phone IS NOT NULL AND r.sms_state IS NULL
           AND r.read_at IS NULL
           AND CASE WHEN $2 THEN coalesce(p.sms_fallback, 'offline') IN ('offline', 'urgent')
-                   ELSE r.delivered_at IS NULL
+                   ELSE r.delivered_at IS NULL AND r.seq > st.acked_seq
                         AND (coalesce(p.sms_fallback, 'offline') = 'offline'
                              OR (p.sms_fallback = 'urgent' AND m.priority = 'urgent'))
               END

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import asyncpg
 import msgspec
@@ -12,6 +16,53 @@ Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The transaction was rolled back by PostgreSQL and did nothing: run it again as it is.
+_ROLLED_BACK = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+# The connection went (a restart, pg_terminate_backend, a network cut, the server refusing new
+# connections for a moment): a transaction in flight was rolled back, unless its COMMIT had
+# already reached the server, which the client cannot know.
+_LOST = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,  # "connection is closed", a connection lost meanwhile
+    OSError,  # refused, reset, unreachable
+)
+
+
+def transient(exc: BaseException) -> Literal["rolled_back", "lost"] | None:
+    """Whether a database failure is passing: "rolled_back" (nothing happened; safe to run the
+    transaction again), "lost" (the connection went; a retry is safe only for work that is
+    idempotent), or None (a real error)."""
+    if isinstance(exc, _ROLLED_BACK):
+        return "rolled_back"
+    if isinstance(exc, _LOST):
+        return "lost"
+    return None
+
+
+async def retrying(
+    work: Callable[[], Awaitable[T]], what: str, *, attempts: int = 5, lost_too: bool = True
+) -> T:
+    """Run `work` (one transaction), again after a deadlock or serialization failure and, with
+    `lost_too` (work that is idempotent), after a lost connection, with capped exponential
+    backoff and jitter; the last failure is raised."""
+    for attempt in range(attempts):
+        try:
+            return await work()
+        except Exception as exc:
+            kind = transient(exc)
+            if kind is None or (kind == "lost" and not lost_too) or attempt == attempts - 1:
+                raise
+            delay = min(1.0, 0.02 * 2**attempt) * (0.5 + random.random())
+            log.warning("%s: %s (%s), retrying in %.2f s", what, kind, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 class Params:

@@ -198,6 +198,62 @@ async def test_online_acking_recipient_gets_no_sms(
     assert not receipts(wang, mid, "sms_sent")
 
 
+def _cut_connection_in_ack_hook(office: Office, times: int) -> list[int]:
+    """The delivery hook's database connection is killed (pg_terminate_backend) in its first
+    `times` runs, as a database restart or a network cut would; returns the runs' count."""
+    stream = office.server.services.stream
+    runs = [0]
+
+    async def hook(tx: Any, acks: Any) -> None:
+        runs[0] += 1
+        if runs[0] <= times:
+            await tx.conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        await pager.delivered_on_ack(tx, acks)
+
+    stream.ack_hooks[stream.ack_hooks.index(pager.delivered_on_ack)] = hook
+    return runs
+
+
+async def test_a_lost_connection_in_the_delivery_marking_is_retried(
+    office: Office, sms_gateway: SmsProvider
+) -> None:
+    wang = await office.tab("wang")
+    li_tab = await office.tab("li")
+    runs = _cut_connection_in_ack_hook(office, times=2)
+    mid = await send_page(office, "wang", "li", "材料已放你桌上")
+    await ack_page(li_tab, mid)
+    await wang.wait_for(is_receipt(mid, "delivered"))
+    assert runs[0] == 3
+    await asyncio.sleep(GRACE_S + MARGIN_S)
+    assert sms_gateway.requests == []
+    assert len(receipts(wang, mid, "delivered")) == 1
+
+
+async def test_an_acknowledged_page_is_never_texted_and_its_receipt_comes_late(
+    office: Office, sms_gateway: SmsProvider
+) -> None:
+    """The database stays away past every retry of the delivery marking: the ack itself is
+    committed, so no SMS goes to the recipient who has the page, and the sweep that runs
+    periodically marks it delivered and sends the receipt."""
+    wang = await office.tab("wang")
+    li_tab = await office.tab("li")
+    _cut_connection_in_ack_hook(office, times=100)
+    mid = await send_page(office, "wang", "li", "材料已放你桌上")
+    await ack_page(li_tab, mid)
+    await asyncio.sleep(GRACE_S + MARGIN_S)
+    assert sms_gateway.requests == []
+    assert not receipts(wang, mid, "delivered")
+
+    services = office.server.services
+    services.stream.ack_hooks[0] = pager.delivered_on_ack  # the database is back
+    assert await pager.deliver_acked(services) == 1
+    await wang.wait_for(is_receipt(mid, "delivered"))
+    assert await pager.deliver_acked(services) == 0
+    await asyncio.sleep(MARGIN_S)
+    assert len(receipts(wang, mid, "delivered")) == 1
+    assert sms_gateway.requests == []
+
+
 # --- 3, 4: urgent pages, delivered but unread -------------------------------------------------------
 
 

@@ -181,7 +181,9 @@ async def test_ack_is_cumulative_and_never_moves_back(office: Office) -> None:
     services.stream.ack_hooks.append(hook)
     assert (await tab.call("sync.ack", {"seq": 2}))["ok"]
     assert (await tab.call("sync.ack", {"seq": 1}))["ok"]  # older: ignored
-    assert (await tab.call("sync.ack", {"seq": 99}))["ok"]  # beyond what exists: ignored
+    beyond = await tab.call("sync.ack", {"seq": 99})  # beyond what exists: refused
+    assert beyond["error"]["code"] == "bad_request"
+    assert beyond["error"]["details"]["fields"][0]["field"] == "seq"
     acked = await services.pool.fetchval(
         "SELECT acked_seq FROM streams WHERE user_id = $1", int(li.id)
     )
