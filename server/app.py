@@ -19,6 +19,7 @@ from server.auth import SESSION_REVOKED, Auth, hash_password
 from server.bus import Bus
 from server.commands import Registry
 from server.config import Config
+from server.eio import settle
 from server.http import add_routes, errors_middleware
 from server.hub import Hub
 from server.keys import CONFIG, DSN, POOL, SERVICES, SIO
@@ -35,6 +36,9 @@ from storage import directory as dq
 from storage.database import open_database
 
 log = logging.getLogger(__name__)
+
+# On shutdown: how long running commands may take to be answered, and disconnect handlers to end.
+SHUTDOWN_DRAIN_S = 10.0
 
 COMMAND_SETS = [
     connection_commands.commands,
@@ -159,14 +163,19 @@ async def dev_sms_page(request: web.Request) -> web.Response:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    """On shutdown, before aiohttp waits for open requests: tell every socket to go, so clients
-    reconnect elsewhere at once instead of holding a dying process for the shutdown timeout."""
+    """On shutdown, before aiohttp waits for open requests: answer every command already read
+    (new ones are refused `unavailable`), then tell every socket to go, so clients reconnect
+    elsewhere at once instead of holding a dying process for the shutdown timeout, and let the
+    disconnect handlers finish their database work before the pool closes."""
     if SERVICES not in app:
         return
     services = app[SERVICES]
+    if not await services.registry.drain(SHUTDOWN_DRAIN_S):
+        log.warning("shutting down with %d commands unanswered", services.registry.running)
     for conn in list(services.hub.by_sid.values()):
         with contextlib.suppress(Exception):
             await services.hub.drop(conn)
+    await settle(SHUTDOWN_DRAIN_S)
 
 
 async def _sweep(services: Services) -> None:

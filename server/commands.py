@@ -168,6 +168,11 @@ def _refuse_nul(value: Any, path: str = "") -> None:
 class Registry:
     def __init__(self, sets: list[CommandSet]) -> None:
         self.commands: dict[str, Command] = {}
+        # Commands running now; once draining (shutting down), new ones are refused.
+        self.running = 0
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         # Built once: resolves every model's annotations now (a bad one fails at start-up, not
         # on the first request) and decodes HTTP bodies without a second pass.
         self._decoders: dict[str, msgspec.json.Decoder[Any]] = {}
@@ -193,7 +198,13 @@ class Registry:
         structlog.contextvars.bind_contextvars(
             request_id=request_id, command=label, user_id=user.id
         )
+        self.running += 1
+        self._idle.clear()
         try:
+            if self.draining:
+                raise AppError(
+                    "unavailable", "the server is restarting; try again", {"retry_after_s": 1}
+                )
             if cmd is None:
                 raise AppError("not_found", f"unknown command: {str(name)[:100]}")
             wait = services.limiter.take(user.id)
@@ -217,8 +228,33 @@ class Registry:
             outcome = "internal"
         finally:
             structlog.contextvars.unbind_contextvars("request_id", "command", "user_id")
+            self.running -= 1
+            if not self.running:
+                self._idle.set()
         services.metrics.command_done(label, outcome, time.perf_counter() - started)
         return envelope
+
+    async def drain(self, timeout: float) -> bool:
+        """Refuse new commands (`unavailable`) and wait, at most `timeout`, for the running ones
+        to be answered; True when none is left."""
+        self.draining = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @staticmethod
+    def refuse(services: Services, user_id: int, err: AppError) -> dict[str, Any]:
+        """The answer to a frame refused before it became a command, taken from the sender's
+        rate like a command, and counted."""
+        wait = services.limiter.take(user_id)
+        if wait:
+            err = AppError(
+                "rate_limited", "too many commands", {"retry_after_s": max(0.001, round(wait, 3))}
+            )
+        services.metrics.command_done("refused", err.code, 0.0)
+        return err.envelope()
 
     @staticmethod
     def _decode(
@@ -238,6 +274,8 @@ class Registry:
             return args
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise _validation_error(exc) from None
+        except RecursionError:
+            raise bad_request("the payload is nested too deeply") from None
 
     async def _run_retrying(
         self,

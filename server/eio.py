@@ -196,6 +196,15 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._ping_timer = None
 
 
+async def settle(timeout: float) -> None:
+    """Wait, at most `timeout`, for the sockets' work in flight (commands, and the disconnect
+    handlers of sockets that are ending): on shutdown, before the database closes under it."""
+    me = asyncio.current_task()
+    pending = [t for t in _background_tasks if not t.done() and t is not me]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def _background(coro: Any) -> asyncio.Future[Any]:
     task = asyncio.ensure_future(coro)
     _background_tasks.add(task)

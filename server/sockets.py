@@ -60,6 +60,8 @@ class LiaisonServer(socketio.AsyncServer):
         self.on_connected: Any = None
         # (sid, event name, payload JSON or None) -> the answer envelope
         self.on_command: Any = None
+        # (sid or None, the error) -> the answer to a frame refused before it became a command
+        self.on_refused: Any = None
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if isinstance(data, str) and data[:1] == "2" and eio_sid not in self._binary_packet:
@@ -79,7 +81,7 @@ class LiaisonServer(socketio.AsyncServer):
                 name = _NAME.decode(args[0]) if args else None
             except msgspec.ValidationError:
                 name = None
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):  # broken, or nested beyond reason
                 await self._refuse(eio_sid, data, AppError("bad_request", "malformed packet"))
                 return
             if name is None:
@@ -91,7 +93,10 @@ class LiaisonServer(socketio.AsyncServer):
         if isinstance(data, bytes) or (isinstance(data, str) and data[:1] in "56"):
             # Binary packets carry nothing we accept; answering is impossible without parsing.
             return
-        await super()._handle_eio_message(eio_sid, data)
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, RecursionError):  # a packet python-socketio cannot parse: dropped
+            log.debug("unparsable packet from %s", eio_sid)
 
     async def _event(
         self, eio_sid: str, ack_id: int | None, name: str, payload: msgspec.Raw | None
@@ -108,9 +113,13 @@ class LiaisonServer(socketio.AsyncServer):
         await self.eio.send(eio_sid, f"3{ack_id}{_encode([envelope]).decode()}")
 
     async def _refuse(self, eio_sid: str, data: str, err: AppError) -> None:
+        """Answer a frame that is no command: counted against the sender's rate like one (a
+        flood of broken frames is a flood), never a traceback in the log."""
+        sid = self.manager.sid_from_eio_sid(eio_sid, "/")
+        envelope = await self.on_refused(sid, err) if self.on_refused else err.envelope()
         m = _ACK_ID.match(data[:40])
         if m and m.group(1):
-            await self._ack(eio_sid, int(m.group(1)), err.envelope())
+            await self._ack(eio_sid, int(m.group(1)), envelope)
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         sock = self.eio.sockets.get(eio_sid)
@@ -256,3 +265,11 @@ def attach(sio: LiaisonServer, services: Services) -> None:
         return await services.registry.dispatch(services, conn.meta["user"], conn, name, payload)
 
     sio.on_command = command
+
+    async def refused(sid: str | None, err: AppError) -> dict[str, Any]:
+        conn = hub.by_sid.get(sid) if sid else None
+        if conn is not None:
+            return services.registry.refuse(services, conn.user_id, err)
+        return err.envelope()
+
+    sio.on_refused = refused

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
+from storage.embedded import embedded_postgres
 from tests.support import Office, start_server
 
 
@@ -57,3 +58,34 @@ async def test_embedded_postgres_keeps_data_across_restarts(
         again = await srv.login("li")
         env = await srv.command(again["access_token"], "directory.users", {"query": "李华"})
         assert env["data"]["users"][0]["whereabouts"]["note"] == "在家办公"
+
+
+async def test_a_clean_stop_after_a_kill_9_still_stops_the_embedded_postgres(
+    tmp_path: Path,
+) -> None:
+    """A server killed with -9 leaves its embedded PostgreSQL running (nothing can stop it then);
+    the next one joins it and, stopping cleanly, stops it."""
+    started = (
+        "import asyncio, sys, pathlib\n"
+        "from storage.embedded import embedded_postgres\n"
+        "async def main():\n"
+        "    async with embedded_postgres(pathlib.Path(sys.argv[1])):\n"
+        "        print('ready', flush=True)\n"
+        "        await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", started, str(tmp_path), stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert (await asyncio.wait_for(proc.stdout.readline(), 120)).strip() == b"ready"
+    proc.kill()
+    await proc.wait()
+    postmaster = int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0])
+    os.kill(postmaster, 0)  # still running, orphaned
+
+    async with embedded_postgres(tmp_path) as dsn:
+        conn = await asyncpg.connect(dsn)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+    assert not (tmp_path / "pg" / "postmaster.pid").exists()

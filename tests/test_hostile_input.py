@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,37 @@ async def test_an_http_body_over_the_limit_is_413_too_large(small_frames: Office
 
 
 # --- rate limit -----------------------------------------------------------------------------
+async def test_deeply_nested_json_is_bad_request_counted_and_logged_in_a_line(
+    office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
+    """5,000 levels of nesting: answered bad_request (over the socket and over HTTP), counted
+    against the sender's rate like any command, and no traceback per frame in the log."""
+    caplog.set_level(logging.INFO)
+    li = await office.tab("li")
+    zhao = await office.tab("zhao")
+    deep = "[" * 5000 + "]" * 5000
+    bodies = [f'["notes.list",{{"a":{deep}}}]', f'["notes.list",{deep}]', f"[{deep}]"]
+    for body in bodies:
+        assert_error(await answer_of(await raw_event(li, body), body[:40]), "bad_request")
+    await still_works(li)
+    answers = [await asyncio.wait_for(await raw_event(li, bodies[0]), 10) for _ in range(60)]
+    codes = {a["error"]["code"] for a in answers}
+    assert codes == {"bad_request", "rate_limited"}, codes
+    assert (await zhao.call("directory.departments"))["ok"]
+    zhao_person = await office.person("zhao")  # li is rate limited by now
+    status, env = await http(
+        office.server,
+        "POST",
+        "/api/v1/commands/notes.list",
+        raw=f'{{"a":{deep}}}'.encode(),
+        token=zhao_person.token,
+    )
+    assert_http_error(status, env, 400, "bad_request")
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert not tracebacks, tracebacks[0].getMessage()
+    assert len(caplog.records) <= 10 * len(answers)
+
+
 async def test_a_flood_is_rate_limited_for_that_user_only(office: Office) -> None:
     li = await office.tab("li")
     zhao = await office.tab("zhao")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
+import asyncpg
 import pytest
 import socketio
 
-from tests.support import Office, start_server
+from tests.support import Office, eventually, start_server
 
 
 async def test_healthz_and_readyz(office: Office) -> None:
@@ -117,3 +119,42 @@ async def test_a_public_url_is_the_only_own_origin(
         li = await office.person("li")
         assert await _try_connect(srv.url, li.token, "https://oa.jiangzhou.gov.cn")
         assert not await _try_connect(srv.url, li.token, srv.url)
+
+
+async def test_a_shutdown_answers_every_command_already_read(
+    database_url: str, tmp_path: Path, password_hash: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with start_server(database_url, tmp_path, password_hash) as srv:
+        office = await Office.create(srv)
+        li = await office.person("li")
+        wang = await office.tab("wang")
+        registry = srv.services.registry
+        blocker = await asyncpg.connect(database_url)
+        try:
+            # Ten notes wait inside their transactions on li's stream, held here.
+            tx = blocker.transaction()
+            await tx.start()
+            await blocker.execute("SELECT 1 FROM streams WHERE user_id = $1 FOR UPDATE", int(li.id))
+            calls = [
+                asyncio.create_task(wang.call("notes.leave", {"to": li.id, "body": f"便条{i}"}))
+                for i in range(10)
+            ]
+            await eventually(lambda: registry.running == 10)
+            stopping = asyncio.create_task(srv.ts.close())
+            await eventually(lambda: registry.draining)
+            await asyncio.sleep(0.3)
+            await tx.rollback()
+            answers = await asyncio.gather(*calls)
+            await stopping
+        finally:
+            await blocker.close()
+        assert [a["ok"] for a in answers] == [True] * 10, answers
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM notes") == 10
+    finally:
+        await conn.close()
+    # (asyncio's own complaints about clients' sessions collected late are not the server's)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name != "asyncio"]
+    assert not errors, [r.getMessage() for r in errors]
