@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 _TEXT_OR_BINARY = (WSMsgType.TEXT, WSMsgType.BINARY)
 _background_tasks: set[asyncio.Task[Any]] = set()
+# A transport's high-water mark that is never reached (uvloop takes a C int).
+_NEVER_PAUSE = 2**31 - 1
 
 
 class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
@@ -114,7 +116,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         ws.environ.clear()
         if transport is not None:
             # Never paused: writes return at once, and `send` bounds the backlog itself.
-            transport.set_write_buffer_limits(high=1 << 40)
+            transport.set_write_buffer_limits(high=_NEVER_PAUSE)
             self._transport = transport
         # What was sent before the websocket existed (the OPEN packet) went to the queue.
         while not self.queue.empty():
