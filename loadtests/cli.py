@@ -359,6 +359,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["faults"]:  # the fault-injection run (loadtests/faults.py)
+        from loadtests.faults import main as faults
+
+        faults(argv[1:])
+        return
     args = parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
