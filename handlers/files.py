@@ -8,7 +8,7 @@ import mimetypes
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from server.errors import AppError, bad_request, not_found, ok
 from server.http import authenticate, envelope_response
@@ -16,6 +16,9 @@ from server.keys import SERVICES
 from storage import files as q
 
 MAX_NAME = 200
+# Room for what surrounds the file in a multipart body: boundaries, part headers, small fields.
+MULTIPART_SLACK = 64 * 1024
+CHUNK = 64 * 1024
 routes = web.RouteTableDef()
 
 
@@ -26,10 +29,11 @@ def file_view(f: q.FileRecord) -> dict[str, Any]:
 @routes.post("/api/v1/files")
 async def upload(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user, _ = await authenticate(request)
+    user, _ = await authenticate(request)  # nothing of the body is read for a stranger
     limit = services.config.max_file_bytes
-    if request.content_length is not None and request.content_length > limit + 64 * 1024:
-        raise AppError("too_large", f"files may be at most {limit} bytes")
+    body_limit = limit + MULTIPART_SLACK
+    if request.content_length is not None and request.content_length > body_limit:
+        raise _too_large(limit)
     if not request.content_type.startswith("multipart/"):
         raise bad_request(
             "send multipart/form-data with a `file` field",
@@ -38,16 +42,17 @@ async def upload(request: web.Request) -> web.Response:
     reader = await request.multipart()
     part = await reader.next()
     while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
+        await _skip(request, part, body_limit, limit)
         part = await reader.next()
     if part is None:
         raise bad_request("no `file` field", [{"field": "file", "message": "missing"}])
     digest = hashlib.sha256()
     chunks: list[bytes] = []
     size = 0
-    while chunk := await part.read_chunk(256 * 1024):
+    while chunk := await part.read_chunk(CHUNK):
         size += len(chunk)
-        if size > limit:
-            raise AppError("too_large", f"files may be at most {limit} bytes")
+        if size > limit or request.content.total_bytes > body_limit:
+            raise _too_large(limit)
         digest.update(chunk)
         chunks.append(chunk)
     # Some clients (aiohttp's own) percent-encode non-ASCII names; browsers send UTF-8 as is.
@@ -87,6 +92,22 @@ async def download(request: web.Request) -> web.Response:
             "ETag": f'"{record.sha256.hex()}"',
         },
     )
+
+
+def _too_large(limit: int) -> AppError:
+    return AppError("too_large", f"files may be at most {limit} bytes", {"max_bytes": limit})
+
+
+async def _skip(
+    request: web.Request, part: BodyPartReader | MultipartReader, body_limit: int, limit: int
+) -> None:
+    """Read a part that is not the file to the void, counting it against the body's limit (a
+    part left for the reader to skip would be read whatever its size)."""
+    if not isinstance(part, BodyPartReader):
+        raise bad_request("nested multipart", [{"field": "file", "message": "not accepted"}])
+    while await part.read_chunk(CHUNK):
+        if request.content.total_bytes > body_limit:
+            raise _too_large(limit)
 
 
 def _quote(name: str) -> str:

@@ -24,7 +24,7 @@ from handlers.directory import resolved_recipients, user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found, ok
 from server.events import Attachment, PagerMessage, PagerReceipt, UserRef
-from server.http import envelope_response
+from server.http import envelope_response, read_body
 from server.keys import SERVICES
 from server.outbox import OutboxRow, OutboxSet, enqueue
 from server.services import Services
@@ -672,7 +672,8 @@ class Inbound(msgspec.Struct, forbid_unknown_fields=False):
 async def sms_inbound(request: web.Request) -> web.Response:
     """A reply typed on a phone: it answers the page that last reached that phone by SMS."""
     services = request.app[SERVICES]
-    raw = await request.read()
+    # Unsigned until checked: read no more than a frame, whatever the request claims.
+    raw = await read_body(request, services.config.max_frame_bytes)
     if not verify(
         services.config.resolved_sms_secret(), raw, request.headers.get("X-Liaison-Signature")
     ):

@@ -56,7 +56,9 @@ INBOUND_SMS = [circulation.confirm_by_sms, pager.reply_by_sms]
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=70 * 1024 * 1024)
+    # Bodies are read with their endpoint's own bound (server/http.py read_body); anything
+    # read without one gets no more than a frame.
+    app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_frame_bytes)
     app[CONFIG] = config
     sio = build_sio(
         config.max_frame_bytes,
