@@ -9,11 +9,12 @@ from typing import Annotated, Any
 import msgspec
 from pypinyin import Style, lazy_pinyin
 
-from server.auth import hash_password, is_phc_argon2
+from server.auth import Auth, hash_password, is_phc_argon2, verify_password
 from server.commands import CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found
 from server.events import UserRef, WhereaboutsView
 from server.services import Services
+from storage import auth as aq
 from storage import directory as q
 from storage import presence as pq
 from storage.records import User, Whereabouts
@@ -236,8 +237,10 @@ def _check_import(body: ImportBody, known_departments: set[str], known_accounts:
         raise bad_request("the import has errors; nothing was changed", problems[:50])
 
 
-async def import_organisation(pool: Any, raw: bytes) -> dict[str, Any]:
-    """Upsert departments by key and users by account, all in one transaction."""
+async def import_organisation(pool: Any, raw: bytes, *, auth: Auth | None = None) -> dict[str, Any]:
+    """Upsert departments by key and users by account, all in one transaction. A changed
+    password ends that person's sessions in the same transaction; with `auth` (a running
+    server) their tokens are refused and their sockets dropped on every node after commit."""
     try:
         body = msgspec.json.decode(raw, type=ImportBody)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -249,7 +252,8 @@ async def import_organisation(pool: Any, raw: bytes) -> dict[str, Any]:
         pool, [u.supervisor_account for u in body.users if u.supervisor_account]
     )
     _check_import(body, known_departments, known_accounts)
-    hashes = await _password_hashes(body.users)
+    current = await q.password_hashes(pool, [u.account for u in body.users if u.password])
+    hashes = await _password_hashes(body.users, current)
     async with pool.acquire() as conn, conn.transaction():
         dept_ids = await q.upsert_departments(
             conn,
@@ -262,7 +266,7 @@ async def import_organisation(pool: Any, raw: bytes) -> dict[str, Any]:
                 "departments would form a cycle", [{"field": "departments", "message": "cycle"}]
             )
         all_depts = await q.department_ids_by_key(conn, [u.department_key for u in body.users])
-        user_ids = await q.upsert_users(
+        user_ids, changed = await q.upsert_users(
             conn,
             accounts=[u.account for u in body.users],
             names=[u.name for u in body.users],
@@ -275,21 +279,49 @@ async def import_organisation(pool: Any, raw: bytes) -> dict[str, Any]:
             search_texts=[search_text(u.name, u.account, u.phone, u.email) for u in body.users],
             supervisors=[u.supervisor_account for u in body.users],
         )
+        ended = await _end_sessions(conn, auth, changed)
+    if auth is not None:
+        await auth.announce_revoked(ended)
     return {
         "departments": {k: str(v) for k, v in dept_ids.items()},
         "users": {k: str(v) for k, v in user_ids.items()},
     }
 
 
-async def _password_hashes(users: list[ImportUser]) -> list[str | None]:
-    """Plain passwords are hashed off the event loop; PHC hashes pass through unchanged."""
-    plain = [(i, u.password) for i, u in enumerate(users) if u.password is not None]
+async def _password_hashes(
+    users: list[ImportUser], current: dict[str, str | None]
+) -> list[str | None]:
+    """Plain passwords are hashed off the event loop; PHC hashes pass through unchanged. A plain
+    password the account already has keeps its hash (None: unchanged), so importing the same
+    file again signs nobody out."""
+    plain = [(i, u.account, u.password) for i, u in enumerate(users) if u.password is not None]
     out: list[str | None] = [u.password_hash for u in users]
     if plain:
-        hashed = await asyncio.gather(*(asyncio.to_thread(hash_password, pw) for _, pw in plain))
-        for (i, _), h in zip(plain, hashed, strict=True):
+        hashed = await asyncio.gather(
+            *(asyncio.to_thread(_rehash, current.get(account), pw) for _, account, pw in plain)
+        )
+        for (i, _, _), h in zip(plain, hashed, strict=True):
             out[i] = h
     return out
+
+
+def _rehash(current: str | None, password: str) -> str | None:
+    if current is not None and verify_password(current, password):
+        return None
+    return hash_password(password)
+
+
+async def _end_sessions(conn: Any, auth: Auth | None, user_ids: list[int]) -> list[str]:
+    """Revoke the sessions of people whose password changed; those to announce after commit."""
+    if not user_ids:
+        return []
+    reason = "password changed by import"
+    if auth is None:
+        # Nobody to tell (the CLI): the database alone refuses their refresh tokens, and a
+        # server learns of the revocations when it next starts.
+        await aq.revoke_user_sessions(conn, user_ids, reason, 0)
+        return []
+    return await auth.revoke_users(conn, user_ids, reason)
 
 
 def require_admin(user: User) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers import circulation, directory, files, meetings, pager, presence
+from handlers import admin, circulation, directory, files, meetings, pager, presence
 from server import connection_commands
 from server.auth import SESSION_REVOKED, Auth, hash_password
 from server.bus import Bus
@@ -47,6 +47,7 @@ COMMAND_SETS = [
     pager.commands,
     circulation.commands,
     meetings.commands,
+    admin.commands,
 ]
 TIMER_SETS = [presence.timers, pager.timers, circulation.timers]
 OUTBOX_SETS = [pager.outbox]

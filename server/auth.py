@@ -63,6 +63,10 @@ def is_phc_argon2(value: str) -> bool:
     return True
 
 
+def verify_password(phc: str, password: str) -> bool:
+    return _verify(phc, password)
+
+
 @functools.cache
 def _dummy_hash() -> str:
     # Verifying against a hash nobody has keeps a wrong account as slow as a wrong password.
@@ -74,13 +78,6 @@ def _verify(phc: str | None, password: str) -> bool:
         return _hasher.verify(phc or _dummy_hash(), password) and phc is not None
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
-
-
-@dataclass(frozen=True, slots=True)
-class Claims:
-    user_id: int
-    session_id: str
-    exp: float
 
 
 # -- sign-in throttling ----------------------------------------------------------------------
@@ -310,6 +307,13 @@ class _Verifiers:
 
 
 @dataclass(frozen=True, slots=True)
+class Claims:
+    user_id: int
+    session_id: str
+    exp: float
+
+
+@dataclass(frozen=True, slots=True)
 class TokenPair:
     access_token: str
     refresh_token: str
@@ -412,6 +416,18 @@ class Auth:
     async def revoke(self, session_id: str, reason: str) -> None:
         await q.revoke_session(self.pool, session_id, reason)
         await self.bus.publish(SESSION_REVOKED, {"session_id": session_id})
+
+    async def revoke_users(
+        self, conn: asyncpg.Connection, user_ids: list[int], reason: str
+    ) -> list[str]:
+        """End every session of these users (deactivation, a new password) inside the caller's
+        transaction; returns the sessions to `announce_revoked` once it has committed."""
+        return await q.revoke_user_sessions(conn, user_ids, reason, self.access_ttl_s + 60)
+
+    async def announce_revoked(self, session_ids: list[str]) -> None:
+        """Every node refuses these sessions' access tokens and drops their sockets (2 s)."""
+        for session_id in session_ids:
+            await self.bus.publish(SESSION_REVOKED, {"session_id": session_id})
 
     async def load_revoked(self) -> None:
         """Sessions revoked recently enough that their access tokens may still be unexpired."""

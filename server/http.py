@@ -161,7 +161,7 @@ async def admin_import(request: web.Request) -> web.Response:
     # 10,000 users are a few megabytes: this endpoint has its own, larger limit, and reads
     # nothing before it knows the caller is an administrator.
     raw = await read_body(request, IMPORT_MAX_BYTES)
-    return envelope_response(ok(await import_organisation(services.pool, raw)))
+    return envelope_response(ok(await import_organisation(services.pool, raw, auth=services.auth)))
 
 
 async def healthz(request: web.Request) -> web.Response:

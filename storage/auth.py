@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -22,7 +23,11 @@ class SpendResult(msgspec.Struct, frozen=True):
 
 
 async def password_hash(db: Executor, account: str) -> tuple[int, str | None] | None:
-    row = await db.fetchrow("SELECT id, password_hash FROM users WHERE account = $1", account)
+    """The account's id and hash; a deactivated account has none, so it cannot sign in."""
+    row = await db.fetchrow(
+        "SELECT id, password_hash FROM users WHERE account = $1 AND deactivated_at IS NULL",
+        account,
+    )
     return (row["id"], row["password_hash"]) if row else None
 
 
@@ -46,11 +51,13 @@ async def add_refresh_token(
 
 
 async def spend_refresh_token(conn: asyncpg.Connection, token_hash: bytes) -> SpendResult | None:
-    """Mark a refresh token spent (locking it, so two concurrent uses cannot both win)."""
+    """Mark a refresh token spent (locking it, so two concurrent uses cannot both win). A
+    deactivated user's session counts as revoked, whatever the session row says."""
     row = await conn.fetchrow(
         "SELECT t.session_id, t.spent_at, t.expires_at < now() AS expired,"
-        " s.user_id, s.revoked_at"
+        " s.user_id, COALESCE(s.revoked_at, u.deactivated_at) AS revoked_at"
         " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
+        " JOIN users u ON u.id = s.user_id"
         " WHERE t.token_hash = $1 FOR UPDATE OF t, s",
         token_hash,
     )
@@ -74,6 +81,22 @@ async def revoke_session(db: Executor, session_id: str, reason: str) -> bool:
         reason,
     )
     return status.endswith(" 1")
+
+
+async def revoke_user_sessions(
+    db: Executor, user_ids: Sequence[int], reason: str, live_within_s: float
+) -> list[str]:
+    """Revoke every open session of these users in one statement. Returns those refreshed within
+    `live_within_s`: only they can still hold an unexpired access token or a live socket."""
+    rows = await db.fetch(
+        "UPDATE sessions SET revoked_at = now(), revoke_reason = $2"
+        " WHERE user_id = ANY($1::bigint[]) AND revoked_at IS NULL"
+        " RETURNING id, refreshed_at > now() - make_interval(secs => $3) AS live",
+        list(user_ids),
+        reason,
+        float(live_within_s),
+    )
+    return [r["id"] for r in rows if r["live"]]
 
 
 async def get_session(db: Executor, session_id: str) -> SessionRow | None:

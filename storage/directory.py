@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
 
 import asyncpg
 import msgspec
@@ -13,6 +15,9 @@ from storage.records import Department, User
 _USER_COLS = (
     "u.id, u.account, u.name, u.department_id, u.title, u.phone, u.email, u.roles, u.supervisor_id"
 )
+# Deactivated people keep their rows (history names them) but are nobody to look up, pick,
+# sign in as or send to: every lookup of a live user carries this condition.
+_ACTIVE = "u.deactivated_at IS NULL"
 
 
 class Recipient(msgspec.Struct, frozen=True):
@@ -20,6 +25,14 @@ class Recipient(msgspec.Struct, frozen=True):
     name: str
     phone: str | None
     email: str | None
+
+
+class ManagedUser(msgspec.Struct, frozen=True):
+    """A user as the administrator sees them: deactivated ones too."""
+
+    user: User
+    deactivated_at: datetime | None
+    last_seen: datetime | None
 
 
 def _user(r: asyncpg.Record) -> User:
@@ -42,13 +55,19 @@ def _like(term: str) -> str:
 
 
 async def get_user(db: Executor, user_id: int) -> User | None:
-    row = await db.fetchrow(f"SELECT {_USER_COLS} FROM users u WHERE u.id = $1", user_id)
+    """An active user (a deactivated one is None: their tokens and sockets are refused)."""
+    row = await db.fetchrow(
+        f"SELECT {_USER_COLS} FROM users u WHERE u.id = $1 AND {_ACTIVE}", user_id
+    )
     return _user(row) if row else None
 
 
 async def users_by_ids(db: Executor, ids: Sequence[int]) -> list[User]:
+    """The active ones among these users."""
     rows = await db.fetch(
-        f"SELECT {_USER_COLS} FROM users u WHERE u.id = ANY($1::bigint[]) ORDER BY u.id", list(ids)
+        f"SELECT {_USER_COLS} FROM users u WHERE u.id = ANY($1::bigint[]) AND {_ACTIVE}"
+        " ORDER BY u.id",
+        list(ids),
     )
     return [_user(r) for r in rows]
 
@@ -62,9 +81,10 @@ async def department_exists(db: Executor, department_id: int) -> bool:
     return bool(await db.fetchval("SELECT 1 FROM departments WHERE id = $1", department_id))
 
 
-async def search_users(
-    db: Executor, *, department_id: int | None, query: str | None, before: int | None, limit: int
-) -> list[User]:
+def _user_filter(
+    department_id: int | None, query: str | None, before: int | None
+) -> tuple[list[str], list[object]]:
+    """Directory search's conditions (over `users u` joined to `departments d`) and arguments."""
     conds: list[str] = []
     args: list[object] = []
     if department_id is not None:
@@ -77,7 +97,14 @@ async def search_users(
     if before is not None:
         args.append(before)
         conds.append(f"u.id < ${len(args)}")
-    where = " AND ".join(conds) or "TRUE"
+    return conds, args
+
+
+async def search_users(
+    db: Executor, *, department_id: int | None, query: str | None, before: int | None, limit: int
+) -> list[User]:
+    conds, args = _user_filter(department_id, query, before)
+    where = " AND ".join([*conds, _ACTIVE])
     args.append(limit)
     rows = await db.fetch(
         f"SELECT {_USER_COLS} FROM users u LEFT JOIN departments d ON d.id = u.department_id"
@@ -85,6 +112,77 @@ async def search_users(
         *args,
     )
     return [_user(r) for r in rows]
+
+
+UserState = Literal["active", "deactivated", "all"]
+_STATE_FILTER = {"active": _ACTIVE, "deactivated": "u.deactivated_at IS NOT NULL", "all": "TRUE"}
+
+
+def _managed(r: asyncpg.Record) -> ManagedUser:
+    return ManagedUser(_user(r), r["deactivated_at"], r["last_seen"])
+
+
+async def managed_users(
+    db: Executor, *, query: str | None, state: UserState, before: int | None, limit: int
+) -> list[ManagedUser]:
+    """Directory search for the administrator: deactivated people can be found here."""
+    conds, args = _user_filter(None, query, before)
+    where = " AND ".join([*conds, _STATE_FILTER[state]])
+    args.append(limit)
+    rows = await db.fetch(
+        f"SELECT {_USER_COLS}, u.deactivated_at, u.last_seen"
+        " FROM users u LEFT JOIN departments d ON d.id = u.department_id"
+        f" WHERE {where} ORDER BY u.id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [_managed(r) for r in rows]
+
+
+async def managed_user(db: Executor, user_id: int) -> ManagedUser | None:
+    row = await db.fetchrow(
+        f"SELECT {_USER_COLS}, u.deactivated_at, u.last_seen FROM users u WHERE u.id = $1",
+        user_id,
+    )
+    return _managed(row) if row else None
+
+
+async def set_deactivated(
+    conn: asyncpg.Connection, user_id: int, deactivated: bool
+) -> ManagedUser | None:
+    """Deactivate (keeping the first time) or reactivate; None for an unknown user."""
+    row = await conn.fetchrow(
+        "UPDATE users u SET deactivated_at ="
+        " CASE WHEN $2 THEN COALESCE(u.deactivated_at, now()) END"
+        f" WHERE u.id = $1 RETURNING {_USER_COLS}, u.deactivated_at, u.last_seen",
+        user_id,
+        deactivated,
+    )
+    return _managed(row) if row else None
+
+
+async def set_password_hash(conn: asyncpg.Connection, user_id: int, phc: str) -> bool:
+    status = await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, phc)
+    return status.endswith(" 1")
+
+
+async def password_hashes(db: Executor, accounts: Sequence[str]) -> dict[str, str | None]:
+    """The current hash of each of these accounts that exists."""
+    rows = await db.fetch(
+        "SELECT account, password_hash FROM users WHERE account = ANY($1::text[])", list(accounts)
+    )
+    return {r["account"]: r["password_hash"] for r in rows}
+
+
+async def audit(
+    db: Executor, actor_id: int, action: str, subject_id: int, details: dict[str, object]
+) -> None:
+    await db.execute(
+        "INSERT INTO audit_log (actor_id, action, subject_id, details) VALUES ($1, $2, $3, $4::jsonb)",
+        actor_id,
+        action,
+        subject_id,
+        msgspec.json.encode(details),
+    )
 
 
 async def may_act_for(
@@ -175,21 +273,32 @@ async def upsert_users(
     password_hashes: list[str | None],
     search_texts: list[str],
     supervisors: list[str | None],
-) -> dict[str, int]:
-    """Upsert by account in one statement; roles come comma-joined (2-D arrays don't unnest)."""
+) -> tuple[dict[str, int], list[int]]:
+    """Upsert by account in one statement; roles come comma-joined (2-D arrays don't unnest).
+    Returns the ids by account, and the existing users whose password hash this changed (the
+    `old` CTE reads the rows as they were: every part of one statement shares its snapshot)."""
     rows = await conn.fetch(
         """
-        INSERT INTO users (account, name, department_id, title, phone, email, roles,
-                           password_hash, search_text)
-        SELECT a, n, d, t, p, e, string_to_array(r, ','), h, s
-        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-                    $7::text[], $8::text[], $9::text[]) AS x(a, n, d, t, p, e, r, h, s)
-        ON CONFLICT (account) DO UPDATE SET
-            name = EXCLUDED.name, department_id = EXCLUDED.department_id,
-            title = EXCLUDED.title, phone = EXCLUDED.phone, email = EXCLUDED.email,
-            roles = EXCLUDED.roles, search_text = EXCLUDED.search_text,
-            password_hash = COALESCE(EXCLUDED.password_hash, users.password_hash)
-        RETURNING account, id
+        WITH old AS (
+            SELECT id, password_hash FROM users WHERE account = ANY($1::text[])
+        ), up AS (
+            INSERT INTO users (account, name, department_id, title, phone, email, roles,
+                               password_hash, search_text)
+            SELECT a, n, d, t, p, e, string_to_array(r, ','), h, s
+            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                        $6::text[], $7::text[], $8::text[], $9::text[])
+                AS x(a, n, d, t, p, e, r, h, s)
+            ON CONFLICT (account) DO UPDATE SET
+                name = EXCLUDED.name, department_id = EXCLUDED.department_id,
+                title = EXCLUDED.title, phone = EXCLUDED.phone, email = EXCLUDED.email,
+                roles = EXCLUDED.roles, search_text = EXCLUDED.search_text,
+                password_hash = COALESCE(EXCLUDED.password_hash, users.password_hash)
+            RETURNING account, id, password_hash
+        )
+        SELECT up.account, up.id,
+               old.id IS NOT NULL AND old.password_hash IS DISTINCT FROM up.password_hash
+                   AS password_changed
+        FROM up LEFT JOIN old ON old.id = up.id
         """,
         accounts,
         names,
@@ -202,6 +311,7 @@ async def upsert_users(
         search_texts,
     )
     ids = {r["account"]: r["id"] for r in rows}
+    changed = sorted(r["id"] for r in rows if r["password_changed"])
     await conn.execute(
         "UPDATE users u SET supervisor_id = s.id"
         " FROM unnest($1::text[], $2::text[]) AS t(a, sa)"
@@ -214,7 +324,7 @@ async def upsert_users(
         "INSERT INTO streams (user_id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
         list(ids.values()),
     )
-    return ids
+    return ids, changed
 
 
 async def accounts_exist(db: Executor, accounts: Sequence[str]) -> set[str]:
@@ -255,13 +365,15 @@ async def expand_recipients(
 _NAMED = """
     SELECT t.i, u.id, u.name, u.phone, u.email
     FROM unnest($1::bigint[], $2::bigint[]) AS t(i, user_id) JOIN users u ON u.id = t.user_id
+    WHERE u.deactivated_at IS NULL
 """
 
 
 async def expand_many(
     db: Executor, requests: Sequence[tuple[Sequence[int], Sequence[int], int]]
 ) -> list[list[Recipient]]:
-    """`expand_recipients` for several (user_ids, department_ids, exclude) in one statement.
+    """`expand_recipients` for several (user_ids, department_ids, exclude) in one statement;
+    deactivated people are nobody's recipients (a named one is simply not found).
     A UNION, not an OR: with OR PostgreSQL reads every user for each request. Without any
     department, the people named alone: PostgreSQL plans the recursive statement afresh on
     every call, and that planning cost three times its execution (pg_stat_statements at 500
@@ -280,6 +392,7 @@ async def expand_many(
         UNION
         SELECT p.i, u.id, u.name, u.phone, u.email
         FROM depts p JOIN users u ON u.department_id = p.id
+        WHERE u.deactivated_at IS NULL
         ORDER BY 1, 2
         """
         args.append([i for i, (_, depts, _) in enumerate(requests) for _ in depts])
@@ -294,6 +407,8 @@ async def expand_many(
 
 
 async def existing_ids(db: Executor, table: str, ids: Sequence[int]) -> set[int]:
+    """Which of these ids exist (for users: active ones, the only ones anyone may name)."""
     assert table in ("users", "departments")
-    rows = await db.fetch(f"SELECT id FROM {table} WHERE id = ANY($1::bigint[])", list(ids))
+    active = " AND deactivated_at IS NULL" if table == "users" else ""
+    rows = await db.fetch(f"SELECT id FROM {table} WHERE id = ANY($1::bigint[]){active}", list(ids))
     return {r["id"] for r in rows}

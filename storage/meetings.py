@@ -99,9 +99,11 @@ async def participants(db: Executor, meeting_id: int) -> list[tuple[int, str]]:
 
 
 async def is_participant(db: Executor, meeting_id: int, user_id: int) -> bool:
+    """An active participant: a deactivated one stays in the list but takes no chair or action."""
     return bool(
         await db.fetchval(
-            "SELECT 1 FROM meeting_participants WHERE meeting_id = $1 AND user_id = $2",
+            "SELECT 1 FROM meeting_participants p JOIN users u ON u.id = p.user_id"
+            " WHERE p.meeting_id = $1 AND p.user_id = $2 AND u.deactivated_at IS NULL",
             meeting_id,
             user_id,
         )

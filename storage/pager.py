@@ -537,8 +537,10 @@ async def user_contact(
 
 
 async def user_by_phone(db: Executor, phone: str) -> int | None:
+    """Whose phone this is; a deactivated person's SMS answer nothing."""
     return await db.fetchval(
-        "SELECT id FROM users WHERE phone = $1 OR phone = $2 ORDER BY id LIMIT 1",
+        "SELECT id FROM users WHERE (phone = $1 OR phone = $2) AND deactivated_at IS NULL"
+        " ORDER BY id LIMIT 1",
         phone,
         phone.removeprefix("+86"),
     )

@@ -87,7 +87,7 @@ async def board(db: Executor, department_id: int) -> list[BoardMember]:
         FROM users u
         LEFT JOIN whereabouts w ON w.user_id = u.id
         LEFT JOIN users sb ON sb.id = w.set_by
-        WHERE u.department_id = $1
+        WHERE u.department_id = $1 AND u.deactivated_at IS NULL
         ORDER BY ('leader' = ANY(u.roles)) DESC, u.id
         """,
         department_id,
