@@ -2,6 +2,7 @@
 // language switch and sign-out.
 import { useEffect, useState } from 'preact/hooks';
 import type { ConnectionStatus } from './api';
+import { adminPanel } from './adminView';
 import { logout } from './auth';
 import type { AppContext } from './context';
 import { html } from './html';
@@ -102,20 +103,26 @@ function NavItem({ ctx, panel, active }: { ctx: AppContext; panel: Panel; active
   </a>`;
 }
 
-function currentPanelId(): string {
+/** The work area's panels, and for an administrator the people administration too. */
+function panelsFor(ctx: AppContext): Panel[] {
+  return ctx.me.roles?.includes('admin') ? [...panels, adminPanel] : panels;
+}
+
+function currentPanelId(shown: Panel[]): string {
   const id = location.hash.replace(/^#/, '');
-  return panels.some((p) => p.id === id) ? id : panels[0].id;
+  return shown.some((p) => p.id === id) ? id : shown[0].id;
 }
 
 export function Shell({ ctx }: { ctx: AppContext }) {
   useStore(clock);
-  const [panelId, setPanelId] = useState(currentPanelId);
+  const shown = panelsFor(ctx);
+  const [panelId, setPanelId] = useState(() => currentPanelId(shown));
   useEffect(() => {
-    const onHash = () => setPanelId(currentPanelId());
+    const onHash = () => setPanelId(currentPanelId(panelsFor(ctx)));
     window.addEventListener('hashchange', onHash);
     return () => window.removeEventListener('hashchange', onHash);
-  }, []);
-  const panel = panels.find((p) => p.id === panelId) ?? panels[0];
+  }, [ctx]);
+  const panel = shown.find((p) => p.id === panelId) ?? shown[0];
   const { me } = ctx;
 
   return html`<div class="shell">
@@ -125,7 +132,7 @@ export function Shell({ ctx }: { ctx: AppContext }) {
         <span class="brand-name">${t('app.name')}</span>
       </div>
       <nav class="nav" aria-label=${t('nav.label')}>
-        ${panels.map((p) => html`<${NavItem} key=${p.id} ctx=${ctx} panel=${p} active=${p.id === panel.id} />`)}
+        ${shown.map((p) => html`<${NavItem} key=${p.id} ctx=${ctx} panel=${p} active=${p.id === panel.id} />`)}
       </nav>
       <div class="header-right">
         <${ConnectionIndicator} ctx=${ctx} />
