@@ -12,6 +12,7 @@ from handlers.directory import import_organisation, require_admin, user_view
 from server.errors import AppError, bad_request, ok
 from server.keys import SERVICES
 from storage import directory as dq
+from storage.pool import transient
 from storage.records import User
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,12 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         # for an exception, and drops a response it cannot write without a word).
         log.info("client went away: %s %s", request.method, request.path)
         return web.Response(status=499, reason="Client Closed Request")
-    except Exception:
+    except Exception as exc:
+        if transient(exc) is not None:  # the database, gone for a moment (a sign-in, say)
+            log.warning("database unavailable: %s %s", request.method, request.path)
+            return error_response(
+                AppError("unavailable", "try again in a moment", {"retry_after_s": 1})
+            )
         log.exception("http handler failed: %s %s", request.method, request.path)
         return error_response(AppError("internal", "internal error"))
 

@@ -73,3 +73,33 @@ async def test_a_deadlocked_command_is_run_again(office: Office) -> None:
     env = await office.server.command(li.token, "notes.list")
     assert env["ok"], env
     assert runs[0] == 3
+
+
+async def test_an_http_call_whose_connection_is_cut_is_unavailable(office: Office) -> None:
+    """Outside the command registry too (the admin import here): 503 unavailable, not 500."""
+    admin = await office.server.login("admin")
+    dsn = office.server.services.config.database_url
+    blocker = await asyncpg.connect(dsn)
+    killer = await asyncpg.connect(dsn)
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("SELECT 1 FROM users WHERE account = 'li' FOR UPDATE")
+        body = {
+            "departments": [],
+            "users": [{"account": "li", "name": "李华华", "department_key": "general"}],
+        }
+        importing = asyncio.create_task(
+            office.server.post("/api/v1/admin/import", body, token=admin["access_token"])
+        )
+        while not importing.done():
+            await killer.execute(WAITERS)
+            await asyncio.sleep(0.05)
+        await tx.rollback()
+        status, env = importing.result()
+        assert (status, env["error"]["code"]) == (503, "unavailable"), env
+        assert await killer.fetchval("SELECT name FROM users WHERE account = 'li'") == "李华"
+    finally:
+        with contextlib.suppress(Exception):
+            await blocker.close()
+        await killer.close()
