@@ -125,9 +125,12 @@ async def whereabouts_board(ctx: Ctx, p: Board) -> dict[str, Any]:
     department_id = int(p.department_id)
     if not await dq.department_exists(ctx.db, department_id):
         raise not_found("no such department")
-    members = await q.board(ctx.db, department_id)
+    # Subscribed before the read: a change committed once the read has begun is pushed here
+    # (pushes go out after commit), one committed before it is in the answer. Subscribed
+    # after, a change committed between the read and the subscription was in neither.
     if ctx.conn is not None:
         ctx.services.hub.subscribe(ctx.conn, board_topic(department_id))
+    members = await q.board(ctx.db, department_id)
     hub = ctx.services.hub
     return {
         "department_id": p.department_id,

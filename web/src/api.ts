@@ -24,6 +24,19 @@ export interface ConnectionStatus {
 type EventHandler = (data: any, event: ServerEvent) => void;
 type Hook = () => void;
 
+/** The events of some types dispatched while a snapshot was in flight. */
+interface Recorder {
+  types: ReadonlySet<string>;
+  events: ServerEvent[];
+}
+
+/** A fetched snapshot and the events (of the types asked for) applied while it was in flight. */
+export interface Snapshot<T> {
+  answer: T;
+  /** in the order they were applied; lay them over the answer again */
+  meanwhile: ServerEvent[];
+}
+
 /** The refusal code of a connect_error: `err.data.code` as the contract says. */
 function errorCode(err: unknown): string | null {
   const data = (err as { data?: unknown } | null)?.data;
@@ -48,6 +61,9 @@ export class Connection {
   private early: ServerEvent[] = [];
   /** set while we drop the link on purpose to have the server replay a gap */
   private recovering = false;
+  /** connected, but the server has not yet said where the stream stands (sync.ready/reset) */
+  private syncPending = false;
+  private recorders = new Set<Recorder>();
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
@@ -119,6 +135,7 @@ export class Connection {
     this.socket = null;
     this.lastSeq = null;
     this.early = [];
+    this.syncPending = false;
     this.status.set({ state: 'offline', attempt: 0, wasConnected: this.wasConnected });
   }
 
@@ -135,13 +152,22 @@ export class Connection {
     return () => set.delete(handler);
   }
 
-  /** Run after every (re)connect: subscriptions are per connection, so re-issue them here. */
+  /**
+   * Run after every (re)connect, once the server has said where the stream stands (sync.ready
+   * or sync.reset) and what it replayed has been applied: (re)load state and re-issue the
+   * subscriptions, which are per connection, here. Not at the connect itself: a snapshot read
+   * before the server fixed the seq it resumes from can miss an event committed in between,
+   * which the server then never pushes (it only pushes what comes after that seq).
+   */
   onConnected(hook: Hook): () => void {
     this.connectHooks.add(hook);
     return () => this.connectHooks.delete(hook);
   }
 
-  /** Run when the server could not replay what we missed (sync.reset): refetch everything. */
+  /**
+   * Run when events were missed that cannot be replayed (sync.reset, or a sync.ready ahead of
+   * what was replayed), just before the connected hooks reload: forget what may be stale.
+   */
   onReset(hook: Hook): () => void {
     this.resetHooks.add(hook);
     return () => this.resetHooks.delete(hook);
@@ -162,6 +188,27 @@ export class Connection {
       return unwrap(envelope);
     }
     return this.commandOverHttp<T>(name, payload);
+  }
+
+  /**
+   * Fetch a snapshot of state that events of `types` also change, with the events of those
+   * types applied while it was in flight. The answer may have been read before some of them
+   * were committed: the caller lays them over it again (in order), so what it shows follows
+   * the event sequence, not the order in which answers happen to arrive.
+   */
+  async snapshot<T = Record<string, unknown>>(
+    name: string,
+    payload: object,
+    types: readonly string[],
+  ): Promise<Snapshot<T>> {
+    const recorder: Recorder = { types: new Set(types), events: [] };
+    this.recorders.add(recorder);
+    try {
+      const answer = await this.command<T>(name, payload);
+      return { answer, meanwhile: recorder.events };
+    } finally {
+      this.recorders.delete(recorder);
+    }
   }
 
   /** Fire a command that only means something on the live socket (acks, idle reports). */
@@ -204,20 +251,31 @@ export class Connection {
   }
 
   private onSyncReady({ seq }: SyncMark): void {
+    let reset = false;
     if (this.lastSeq === null) {
       this.lastSeq = seq;
     } else if (seq > this.lastSeq) {
       // The server stands further than what it replayed: take its word and refetch.
       this.lastSeq = seq;
-      this.runHooks(this.resetHooks);
+      reset = true;
     }
     this.flushEarly();
+    this.synced(reset);
   }
 
   private onSyncReset({ seq }: SyncMark): void {
     this.lastSeq = seq;
     this.early = [];
-    this.runHooks(this.resetHooks);
+    this.synced(true);
+  }
+
+  /** The stream is in step: now (and not at the connect) the models may take their snapshots. */
+  private synced(reset: boolean): void {
+    if (this.recovering) return; // a gap: we reconnect and sync again
+    const first = this.syncPending;
+    this.syncPending = false;
+    if (reset) this.runHooks(this.resetHooks);
+    if (first || reset) this.runHooks(this.connectHooks);
   }
 
   private flushEarly(): void {
@@ -244,6 +302,9 @@ export class Connection {
   }
 
   private dispatch(event: ServerEvent): void {
+    for (const recorder of this.recorders) {
+      if (recorder.types.has(event.type)) recorder.events.push(event);
+    }
     const handlers = this.handlers.get(event.type);
     if (!handlers) return;
     for (const handler of [...handlers]) {
@@ -276,8 +337,8 @@ export class Connection {
     this.wasConnected = true;
     this.lastAcked = null;
     this.renewedToken = accessToken();
+    this.syncPending = true;
     this.updateStatus();
-    this.runHooks(this.connectHooks);
     this.scheduleAck();
   }
 

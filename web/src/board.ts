@@ -16,9 +16,34 @@ import {
   type MemberUser,
   type NotesWaiting,
   type PresenceChanged,
+  type ServerEvent,
   type User,
   type WhereaboutsChanged,
 } from './types';
+
+/** The board deltas: each sets some fields of one member, so a later one can be laid again. */
+const DELTAS = ['presence.changed', 'whereabouts.changed', 'notes.waiting'] as const;
+
+/** The member and fields a board delta sets. */
+function deltaOf(event: ServerEvent): { userId: Id; change: Partial<BoardMember> } | null {
+  const data = event.data as Record<string, any> | undefined;
+  if (!data || data.user_id === undefined) return null;
+  const userId = String(data.user_id);
+  switch (event.type) {
+    case 'presence.changed':
+      return { userId, change: { presence: data.presence, last_seen: data.last_seen } };
+    case 'whereabouts.changed':
+      return { userId, change: { whereabouts: data.whereabouts } };
+    case 'notes.waiting':
+      return { userId, change: { notes_waiting: data.notes_waiting } };
+    default:
+      return null;
+  }
+}
+
+function withDelta(members: BoardMember[], userId: Id, change: Partial<BoardMember>): BoardMember[] {
+  return members.map((m) => (m.user.id === userId ? { ...m, ...change } : m));
+}
 
 export class BoardModel {
   readonly departments = new Store<Department[]>([]);
@@ -45,9 +70,8 @@ export class BoardModel {
     api.on('notes.waiting', (data: NotesWaiting) =>
       this.patch(data.user_id, { notes_waiting: data.notes_waiting }),
     );
-    // Subscriptions belong to a connection: watch again after every (re)connect.
+    // Subscriptions belong to a connection: watch again after every (re)connect (and reset).
     api.onConnected(() => void this.reload());
-    api.onReset(() => void this.reload());
   }
 
   member(userId: Id): BoardMember | undefined {
@@ -93,11 +117,19 @@ export class BoardModel {
     const request = ++this.request;
     this.loading.set(true);
     try {
-      const { members } = await this.api.command<{ members: BoardMember[] }>('whereabouts.board', {
-        department_id: departmentId,
-      });
+      const { answer, meanwhile } = await this.api.snapshot<{ members: BoardMember[] }>(
+        'whereabouts.board',
+        { department_id: departmentId },
+        DELTAS,
+      );
       if (request !== this.request) return; // a newer switch won
-      this.members.set(members ?? []);
+      // Deltas that came while the answer was on its way may be newer than it: lay them again.
+      let members = answer.members ?? [];
+      for (const event of meanwhile) {
+        const delta = deltaOf(event);
+        if (delta) members = withDelta(members, delta.userId, delta.change);
+      }
+      this.members.set(members);
       this.error.set(null);
     } catch (err) {
       if (request === this.request) this.error.set(ApiError.from(err));

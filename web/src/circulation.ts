@@ -107,6 +107,15 @@ function newestFirst(a: CircItem, b: CircItem): number {
   return b.circulation_id.localeCompare(a.circulation_id, undefined, { numeric: true });
 }
 
+/** The pushes that change my inbox and its unopened count. */
+const INBOX_CHANGES = ['circulation.received', 'circulation.recalled', 'circulation.status'] as const;
+
+/** A push's circulation id, as a string. */
+function circId(event: ServerEvent): Id | null {
+  const id = (event.data as { circulation_id?: unknown } | undefined)?.circulation_id;
+  return id === undefined || id === null ? null : String(id);
+}
+
 function merge(old: CircItem[], fresh: CircItem[]): CircItem[] {
   const byId = new Map(old.map((c) => [c.circulation_id, c]));
   for (const c of fresh) byId.set(c.circulation_id, c);
@@ -186,6 +195,7 @@ export class CirculationModel {
   readonly available = new Store<boolean>(true);
 
   private readonly listRequest: Record<Box, number> = { inbox: 0, sent: 0 };
+  private unreadRequest = 0;
   /** opened here: a count fetched meanwhile must not bring them back */
   private readonly openedHere = new Set<Id>();
   /** circulation.open does not say when I confirmed; remember it from circulation.confirm */
@@ -202,8 +212,8 @@ export class CirculationModel {
     api.on('circulation.reminder', (data: CircReminder, event: ServerEvent) => this.reminded(data, event));
     api.on('circulation.recalled', (data: CircRecalled) => this.recalledArrived(data));
     api.on('circulation.overdue', (data: CircOverdue) => this.overdueArrived(data));
+    // After every (re)connect, reset included: the stream is in step by then (see onConnected).
     api.onConnected(() => void this.reload());
-    api.onReset(() => void this.reload());
   }
 
   find(id: Id): CircItem | undefined {
@@ -256,17 +266,29 @@ export class CirculationModel {
   }
 
   async loadUnread(): Promise<void> {
+    const request = ++this.unreadRequest;
     try {
-      const answer = await this.api.command<{ circulations?: CircItem[] }>('circulation.list', {
-        box: 'inbox',
-        state: 'unopened',
-        limit: UNREAD_LIMIT,
-      });
-      const ids = (answer?.circulations ?? [])
-        .filter((c) => c && c.circulation_id !== undefined && !c.recalled)
-        .map((c) => String(c.circulation_id))
-        .filter((id) => !this.openedHere.has(id));
-      this.unopened.set(new Set(ids));
+      const { answer, meanwhile } = await this.api.snapshot<{ circulations?: CircItem[] }>(
+        'circulation.list',
+        { box: 'inbox', state: 'unopened', limit: UNREAD_LIMIT },
+        INBOX_CHANGES,
+      );
+      if (request !== this.unreadRequest) return; // a newer count is on its way
+      const ids = new Set(
+        (answer?.circulations ?? [])
+          .filter((c) => c && c.circulation_id !== undefined && !c.recalled)
+          .map((c) => String(c.circulation_id)),
+      );
+      // The count was read at some point before it arrived; what was pushed meanwhile may be
+      // newer than it, so lay it again (opened ones, here or in another tab, are dropped below).
+      for (const event of meanwhile) {
+        const id = circId(event);
+        if (id === null) continue;
+        if (event.type === 'circulation.received') ids.add(id);
+        else if (event.type === 'circulation.recalled') ids.delete(id);
+      }
+      for (const id of this.openedHere) ids.delete(id);
+      this.unopened.set(ids);
       this.available.set(true);
     } catch (err) {
       this.noteFailure(err);
@@ -284,17 +306,23 @@ export class CirculationModel {
     if (current.filter !== 'all') payload.state = current.filter;
     if (more) payload.before = last.circulation_id;
     try {
-      const answer = await this.api.command<{ circulations?: CircItem[]; has_more?: boolean }>('circulation.list', payload);
+      const { answer, meanwhile } = await this.api.snapshot<{ circulations?: CircItem[]; has_more?: boolean }>(
+        'circulation.list',
+        payload,
+        INBOX_CHANGES,
+      );
       if (request !== this.listRequest[box]) return;
       const items = (Array.isArray(answer?.circulations) ? answer.circulations : [])
         .filter((c) => c && c.circulation_id !== undefined)
         .map(normalizeItem)
         .map((c) => (this.openedHere.has(c.circulation_id) && c.my_state === 'unopened' ? { ...c, my_state: 'opened' as const } : c));
       const list = this.lists[box].get();
+      // Keep what was pushed or paged in meanwhile; the server's copy wins where both exist,
+      // except over a recall pushed while it was on its way (the copy may predate it).
+      const recalled = new Set(meanwhile.filter((e) => e.type === 'circulation.recalled').map(circId));
       this.lists[box].set({
         ...list,
-        // Keep what was pushed or paged in meanwhile; the server's copy wins where both exist.
-        items: merge(list.items, items),
+        items: merge(list.items, items).map((c) => (recalled.has(c.circulation_id) && !c.recalled ? { ...c, recalled: true } : c)),
         hasMore: answer?.has_more ?? items.length >= PAGE,
         loading: false,
         error: null,

@@ -28,6 +28,7 @@ import type {
   MeetingSaid,
   Minutes,
   PersonRef,
+  ServerEvent,
   User,
 } from './types';
 
@@ -151,6 +152,9 @@ function addMark(marks: Record<Id, MeetingMark[]>, mark: MeetingMark): Record<Id
   return { ...marks, [mark.message_id]: [...list, mark] };
 }
 
+/** The pushes that add a meeting to my lists or move it between them. */
+const LIST_CHANGES = ['meeting.invited', 'meeting.closed'] as const;
+
 const emptyList = (): MeetList => ({ items: [], hasMore: false, loading: false, error: null });
 
 function emptyRoom(id: Id): Room {
@@ -199,9 +203,8 @@ export class MeetingsModel {
     api.on('meeting.chair', (data: MeetingChair) => this.chairChanged(data));
     api.on('meeting.closed', (data: MeetingClosed) => this.closedArrived(data));
     api.on('meeting.presence', (data: MeetingPresence) => this.presence(data));
-    // Room subscriptions are per connection: join again after every reconnect.
+    // Room subscriptions are per connection: join again after every reconnect (and reset).
     api.onConnected(() => void this.reload());
-    api.onReset(() => void this.reload());
   }
 
   get myId(): Id {
@@ -277,7 +280,11 @@ export class MeetingsModel {
     const payload: Record<string, unknown> = { state, limit: PAGE };
     if (more) payload.before = last.meeting_id;
     try {
-      const answer = await this.api.command<{ meetings?: MeetingItem[] }>('meeting.list', payload);
+      const { answer, meanwhile } = await this.api.snapshot<{ meetings?: MeetingItem[] }>(
+        'meeting.list',
+        payload,
+        LIST_CHANGES,
+      );
       if (request !== this.listRequest[state]) return;
       const items = (Array.isArray(answer?.meetings) ? answer.meetings : []).filter((m) => m && m.meeting_id !== undefined).map(normalizeItem);
       const list = this.lists[state].get();
@@ -287,8 +294,9 @@ export class MeetingsModel {
       let kept: MeetingItem[] = [];
       if (more) kept = list.items;
       else if (oldest !== undefined) kept = list.items.filter((m) => compareIds(m.meeting_id, oldest) < 0);
+      const before = [...list.items, ...this.lists.open.get().items];
       this.lists[state].set({
-        items: mergeItems(kept, items),
+        items: this.layAgain(state, mergeItems(kept, items), meanwhile, before),
         hasMore: items.length >= PAGE,
         loading: false,
         error: null,
@@ -298,6 +306,30 @@ export class MeetingsModel {
       const error = ApiError.from(err);
       this.lists[state].update((list) => ({ ...list, loading: false, error }));
     }
+  }
+
+  /**
+   * The list as the answer gave it, with the invitations and closings pushed while it was on
+   * its way laid over it again, in order: the answer may have been read before them.
+   */
+  private layAgain(state: MeetState, items: MeetingItem[], meanwhile: ServerEvent[], before: MeetingItem[]): MeetingItem[] {
+    let out = items;
+    for (const event of meanwhile) {
+      const data = event.data as Partial<MeetingInvited> | undefined;
+      if (!data || data.meeting_id === undefined) continue;
+      const id = String(data.meeting_id);
+      const listed = out.find((m) => m.meeting_id === id);
+      const known = listed ?? before.find((m) => m.meeting_id === id);
+      if (event.type === 'meeting.invited') {
+        if (state === 'open' && !listed) {
+          out = mergeItems(out, [known ?? normalizeItem({ ...data, meeting_id: id, closed_at: null })]);
+        }
+      } else if (event.type === 'meeting.closed') {
+        if (state === 'open') out = out.filter((m) => m.meeting_id !== id);
+        else if (known) out = mergeItems(out, [{ ...known, closed_at: known.closed_at ?? event.at }]);
+      }
+    }
+    return out;
   }
 
   /** Join (again) or, once closed, fetch the minutes. */

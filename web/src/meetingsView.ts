@@ -3,7 +3,7 @@
 // the chair's marks, handover and close); the minutes once closed (Markdown download, link to
 // the circulated copy); and the pop-ups for invitations and action items assigned to me.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ErrorNote, PopupCard } from './components';
 import { RecipientPicker, composing, newClientMsgId, type Recipient } from './compose';
 import type { AppContext } from './context';
@@ -405,7 +405,8 @@ function Transcript({ meet, room, chair, onAction }: { meet: MeetingsModel; room
 function InputBox({ meet, room }: { meet: MeetingsModel; room: Room }) {
   const [body, setBody] = useState('');
   const textarea = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => {
+  // Before the browser regains control: after paint, it would wipe what was typed meanwhile.
+  useLayoutEffect(() => {
     setBody('');
     textarea.current?.focus();
   }, [room.id]);

@@ -1,6 +1,6 @@
 // The message board (留言): notes left for me, kept live by note.received, and the dialog to
 // leave a note for someone on the board.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { Connection } from './api';
 import { ErrorNote } from './components';
 import { ApiError } from './http';
@@ -20,8 +20,8 @@ export class NotesModel {
 
   constructor(private readonly api: Connection) {
     api.on('note.received', (data: NoteReceived) => this.received(data));
+    // After every (re)connect, reset included: the stream is in step by then (see onConnected).
     api.onConnected(() => void this.reload());
-    api.onReset(() => void this.reload());
   }
 
   unreadCount(): number {
@@ -31,10 +31,16 @@ export class NotesModel {
   async reload(): Promise<void> {
     try {
       const { notes } = await this.api.command<{ notes: Note[] }>('notes.list', {});
+      const mine = new Map(this.notes.get().map((n) => [n.id, n]));
+      // A note once read stays read: a list read before notes.read committed must not undo it.
+      const listed = (notes ?? []).map((n) => {
+        const readAt = mine.get(n.id)?.read_at;
+        return !n.read_at && readAt ? { ...n, read_at: readAt } : n;
+      });
       // Keep anything pushed meanwhile that the list did not include yet.
-      const listed = new Set((notes ?? []).map((n) => n.id));
-      const pushed = this.notes.get().filter((n) => !listed.has(n.id) && !n.read_at);
-      this.notes.set([...(notes ?? []), ...pushed].sort(newestFirst));
+      const ids = new Set(listed.map((n) => n.id));
+      const pushed = this.notes.get().filter((n) => !ids.has(n.id) && !n.read_at);
+      this.notes.set([...listed, ...pushed].sort(newestFirst));
       this.error.set(null);
     } catch (err) {
       this.error.set(ApiError.from(err));
@@ -123,27 +129,31 @@ export const noteTarget = new Store<MemberUser | null>(null);
 
 export function NoteDialog({ notes }: { notes: NotesModel }) {
   const target = useStore(noteTarget);
+  if (!target) return null;
+  // A form of its own for each person, empty from the moment it shows. (It used to be emptied
+  // by an effect, which runs only after the dialog has been painted: what was typed in between
+  // was wiped, and the note refused as empty.)
+  return html`<${NoteForm} key=${target.id} notes=${notes} target=${target} />`;
+}
+
+function NoteForm({ notes, target }: { notes: NotesModel; target: MemberUser }) {
   const [body, setBody] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const textarea = useRef<HTMLTextAreaElement>(null);
 
-  useEffect(() => {
-    setBody('');
-    setError(null);
-    if (target) textarea.current?.focus();
-  }, [target?.id]);
+  // Before the browser regains control, so a keystroke cannot come first.
+  useLayoutEffect(() => {
+    textarea.current?.focus();
+  }, []);
 
   useEffect(() => {
-    if (!target) return undefined;
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape') noteTarget.set(null);
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [target]);
-
-  if (!target) return null;
+  }, []);
 
   const submit = async (event: Event) => {
     event.preventDefault();

@@ -166,13 +166,13 @@ export class PagerModel {
     this.messages.subscribe((list) => this.unread.set(list.filter((m) => this.isUnread(m)).length));
     api.on('pager.message', (data: PagerMessage) => this.received(data));
     api.on('pager.receipt', (data: PagerReceiptEvent) => this.receiptArrived(data));
+    // After every (re)connect, reset included: the stream is in step by then (see onConnected).
     api.onConnected(() => void this.reload());
     api.onReset(() => {
-      // Whatever we knew of receipts may have moved on without us.
+      // Whatever we knew of receipts may have moved on without us (the reload follows).
       this.receipts.update((all) =>
         Object.fromEntries(Object.entries(all).map(([id, r]) => [id, { ...r, loaded: false }])),
       );
-      void this.reload();
     });
   }
 

@@ -1,6 +1,6 @@
 // The pager panel (网络寻呼): compose, inbox / sent / search, the conversation with one person,
 // receipts of what I sent, alert and SMS settings, and the pop-up for pages as they arrive.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { notifyPermission, requestNotify, setSound, soundOn } from './alert';
 import { ErrorNote, PopupCard } from './components';
 import {
@@ -434,7 +434,8 @@ function ThreadView({ pager }: { pager: PagerModel }) {
   const peerId = thread?.peer.id;
   const lastId = thread?.messages[thread.messages.length - 1]?.message_id;
 
-  useEffect(() => {
+  // Before the browser regains control: after paint, it would wipe what was typed meanwhile.
+  useLayoutEffect(() => {
     setBody('');
     setError(null);
     clientMsgId.current = newClientMsgId();

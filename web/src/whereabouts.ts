@@ -1,5 +1,5 @@
 // "Set my whereabouts": the form for oneself, or, for a leader, for someone on the board.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { Connection } from './api';
 import type { BoardModel } from './board';
 import { ErrorNote, StatusBadge } from './components';
@@ -67,7 +67,9 @@ export function WhereaboutsForm(props: { api: Connection; board: BoardModel; me:
   // Until the user touches the form, its status follows the subject's live status.
   const dirty = useRef(false);
 
-  useEffect(() => {
+  // A layout effect, run before the browser regains control: a plain effect runs after paint,
+  // and would wipe what was typed into the form in between.
+  useLayoutEffect(() => {
     dirty.current = false;
     setForm(freshForm(current?.status));
     setError(null);
