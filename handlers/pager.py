@@ -1,36 +1,27 @@
-"""Pager (网络寻呼): pages to people and departments with receipts, history, preferences, and the
-SMS / e-mail fallback policy for recipients who were not reached.
+"""Pager (网络寻呼): pages to people and departments, their receipts (delivered, read, and the
+SMS and e-mail states the fallback reports), history, and replies typed on a phone.
 
-The policy, per recipient with a phone: not delivered within LIAISON_SMS_OFFLINE_GRACE_S, or an
-urgent page still unread after LIAISON_SMS_URGENT_UNREAD_S, gets an SMS unless read meanwhile; at
-most one SMS per person per LIAISON_SMS_DIGEST_S, later pages merged into one digest; non-urgent
-SMS wait out the person's quiet hours. Every wait is a durable timer and every SMS an outbox row
-written in the deciding transaction, so a restart neither loses nor repeats one."""
+A page sent arms the SMS / e-mail fallback timers in its own statement; handlers/notify.py says
+what they do when they fall due, and holds the preferences the fallback reads."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
-from aiohttp import web
 
 from handlers.directory import resolved_recipients, user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
-from server.errors import AppError, bad_request, forbidden, not_found, ok
+from server.errors import AppError, bad_request, forbidden, not_found
 from server.events import Attachment, PagerMessage, PagerReceipt, UserRef
-from server.http import envelope_response, read_body
-from server.keys import SERVICES
-from server.outbox import OutboxRow, OutboxSet, enqueue
 from server.services import Services
-from server.sms import fit_sms, verify
 from server.stream import Ack, Transaction, utcnow
-from server.timers import Due, TimerSet, per_user_sql, schedule, upsert_sql
+from server.timers import Due, per_user_sql, upsert_sql
 from storage import directory as dq
 from storage import files as fq
 from storage import idempotency as idem
@@ -42,16 +33,11 @@ from storage.records import User
 log = logging.getLogger(__name__)
 
 commands = CommandSet()
-timers = TimerSet()
-outbox = OutboxSet()
-routes = web.RouteTableDef()
 
+# The fallback's timers a page arms (their handlers are handlers/notify.py's).
 SMS_OFFLINE = "pager.sms_offline"  # timer per batch of pages: who has not been reached at all
 SMS_URGENT = "pager.sms_urgent"  # timer per batch of urgent pages: who has not read them
-SMS_FLUSH = "pager.sms_flush"  # timer per person: send the merged digest
 EMAIL_CHECK = "pager.email"  # timer per person: a digest e-mail if still offline and unread
-SMS_TOPIC = "pager.sms"
-EMAIL_TOPIC = "pager.email"
 MAX_RECIPIENTS = 10_000
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
@@ -430,268 +416,7 @@ async def pager_history(ctx: Ctx, p: History) -> dict[str, Any]:
     return {"messages": out}
 
 
-# --- preferences ---------------------------------------------------------------------------------
-HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-
-
-class QuietHours(msgspec.Struct, forbid_unknown_fields=True):
-    start: HHMM
-    end: HHMM
-
-
-class PrefsSet(Input):
-    """Only the fields given change; `quiet_hours: null` clears them."""
-
-    sms_fallback: Literal["offline", "urgent", "off"] | msgspec.UnsetType = msgspec.UNSET
-    quiet_hours: QuietHours | msgspec.UnsetType | None = msgspec.UNSET
-
-
-def _prefs_view(prefs: q.Prefs) -> dict[str, Any]:
-    quiet = None
-    if prefs.quiet_start is not None and prefs.quiet_end is not None:
-        quiet = {
-            "start": prefs.quiet_start.strftime("%H:%M"),
-            "end": prefs.quiet_end.strftime("%H:%M"),
-        }
-    return {"sms_fallback": prefs.sms_fallback, "quiet_hours": quiet}
-
-
-@commands("prefs.set")
-async def prefs_set(ctx: Ctx, p: PrefsSet) -> dict[str, Any]:
-    current = await q.get_prefs(ctx.db, ctx.user.id)
-    start, end = current.quiet_start, current.quiet_end
-    if p.quiet_hours is not msgspec.UNSET:
-        start = time.fromisoformat(p.quiet_hours.start) if p.quiet_hours else None
-        end = time.fromisoformat(p.quiet_hours.end) if p.quiet_hours else None
-    fallback = current.sms_fallback if p.sms_fallback is msgspec.UNSET else p.sms_fallback
-    prefs = q.Prefs(fallback, start, end)
-    await q.set_prefs(ctx.db, ctx.user.id, prefs)
-    return _prefs_view(prefs)
-
-
-class PrefsGet(Input):
-    pass
-
-
-@commands("prefs.get")
-async def prefs_get(ctx: Ctx, p: PrefsGet) -> dict[str, Any]:
-    return _prefs_view(await q.get_prefs(ctx.db, ctx.user.id))
-
-
-# --- SMS policy ----------------------------------------------------------------------------------
-def _in_quiet(now: datetime, start: time | None, end: time | None, tz: ZoneInfo) -> datetime | None:
-    """When the quiet hours covering `now` end, or None if now is not quiet."""
-    if start is None or end is None or start == end:
-        return None
-    local = now.astimezone(tz)
-    t = local.time().replace(tzinfo=None)
-    quiet = (start <= t < end) if start < end else (t >= start or t < end)
-    if not quiet:
-        return None
-    end_at = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
-    if end_at <= local:
-        end_at += timedelta(days=1)
-    return end_at.astimezone(UTC)
-
-
-@timers(SMS_OFFLINE)
-async def sms_offline(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
-    await _sms_for_pages(services, tx, payloads, urgent_check=False)
-
-
-@timers(SMS_URGENT)
-async def sms_urgent(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
-    await _sms_for_pages(services, tx, payloads, urgent_check=True)
-
-
-async def _sms_for_pages(
-    services: Services, tx: Transaction, payloads: list[dict[str, Any]], *, urgent_check: bool
-) -> None:
-    tz = ZoneInfo(services.config.timezone)
-    # A batch's pages ({message_ids}); a timer set before batches had them, one page each.
-    message_ids = [int(i) for p in payloads for i in p.get("message_ids", [p.get("message_id")])]
-    for c in await q.sms_candidates(tx.conn, message_ids, urgent_check=urgent_check):
-        if urgent_check and not c.urgent:
-            continue
-        quiet_end = None if c.urgent else _in_quiet(utcnow(), c.quiet_start, c.quiet_end, tz)
-        await _want_sms(services, tx, c.user_id, c.message_id, hold_until=quiet_end)
-
-
-async def _want_sms(
-    services: Services,
-    tx: Transaction,
-    user_id: int,
-    message_id: int,
-    *,
-    hold_until: datetime | None,
-) -> None:
-    """Queue a page for this person's next SMS: now, or when the digest window or quiet hours end."""
-    sent_at, pending, _ = await q.lock_notify_state(tx.conn, user_id)
-    await q.set_sms_pending(tx.conn, user_id, [*pending, message_id])
-    window_end = sent_at + timedelta(seconds=services.config.sms_digest_s) if sent_at else None
-    due = max([t for t in (hold_until, window_end) if t is not None], default=None)
-    if due is None or due <= utcnow():
-        await _flush_sms(services, tx, user_id)
-    else:
-        await schedule(tx.conn, SMS_FLUSH, str(user_id), due, {"user_id": user_id})
-
-
-@timers(SMS_FLUSH)
-async def sms_flush(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
-    for payload in payloads:
-        await _flush_sms(services, tx, int(payload["user_id"]))
-
-
-async def _flush_sms(services: Services, tx: Transaction, user_id: int) -> None:
-    sent_at, pending, _ = await q.lock_notify_state(tx.conn, user_id)
-    pages = await q.still_unread(tx.conn, user_id, pending)  # read meanwhile: no SMS
-    phone, _, _ = await q.user_contact(tx.conn, user_id)
-    if not pages or phone is None:
-        await q.set_sms_pending(tx.conn, user_id, [])
-        return
-    # In quiet hours only urgent pages go now; the others keep waiting for the quiet to end.
-    start, end = await q.quiet_hours(tx.conn, user_id)
-    quiet_end = _in_quiet(utcnow(), start, end, ZoneInfo(services.config.timezone))
-    held = [pg.message_id for pg in pages if quiet_end is not None and pg.priority != "urgent"]
-    pages = [pg for pg in pages if pg.message_id not in held]
-    if held:
-        assert quiet_end is not None
-        # Not before the quiet ends, nor inside the digest window of the SMS sent last (or now).
-        last = utcnow() if pages else sent_at
-        window_end = last + timedelta(seconds=services.config.sms_digest_s) if last else quiet_end
-        due = max(quiet_end, window_end)
-        await schedule(tx.conn, SMS_FLUSH, str(user_id), due, {"user_id": user_id})
-    if not pages:
-        await q.set_sms_pending(tx.conn, user_id, held)
-        return
-    ids = [pg.message_id for pg in pages]
-    await enqueue(
-        tx.conn,
-        kind="sms",
-        topic=SMS_TOPIC,
-        user_id=user_id,
-        address=phone,
-        body=sms_text(pages),
-        refs=ids,
-    )
-    await q.set_sms_state(tx.conn, user_id, ids, "queued")
-    await q.sms_sent_now(tx.conn, user_id, still_pending=held)
-    services.outbox.wake_after_commit(tx)
-
-
-def sms_text(pages: list[q.Pending]) -> str:
-    """One SMS: a single page in full, or a digest naming each sender, cut to fit."""
-    if len(pages) == 1:
-        pg = pages[0]
-        mark = "[紧急]" if pg.priority == "urgent" else ""
-        return fit_sms(f"【联络】{mark}{pg.sender_name}: {pg.body}")
-    urgent = "含紧急 " if any(pg.priority == "urgent" for pg in pages) else ""
-    parts = "; ".join(f"{pg.sender_name}: {pg.body}" for pg in pages)
-    return fit_sms(f"【联络】{len(pages)}条未读寻呼 {urgent}{parts}")
-
-
-@outbox.sent(SMS_TOPIC)
-async def sms_sent(services: Services, tx: Transaction, row: OutboxRow) -> None:
-    assert row.user_id is not None
-    await emit_receipts(tx, await q.set_sms_state(tx.conn, row.user_id, row.refs, "sent"))
-
-
-@outbox.failed(SMS_TOPIC)
-async def sms_failed(services: Services, tx: Transaction, row: OutboxRow) -> None:
-    assert row.user_id is not None
-    await emit_receipts(tx, await q.set_sms_state(tx.conn, row.user_id, row.refs, "failed"))
-
-
-# --- e-mail digest -------------------------------------------------------------------------------
-@timers(EMAIL_CHECK)
-async def email_check(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
-    for payload in payloads:
-        await _email_check(services, tx, int(payload["user_id"]))
-
-
-async def _email_check(services: Services, tx: Transaction, user_id: int) -> None:
-    """Offline for LIAISON_EMAIL_OFFLINE_S with unread pages: one digest e-mail, at most one per
-    LIAISON_EMAIL_DIGEST_S. Someone online reads them in the browser and gets none."""
-    cfg = services.config
-    if services.hub.presence(user_id) != "offline":
-        # Reading in the browser now; if they leave with pages still unread, look again later.
-        if await q.unread_not_emailed(tx.conn, user_id):
-            due = utcnow() + timedelta(seconds=cfg.email_offline_s)
-            await schedule(tx.conn, EMAIL_CHECK, str(user_id), due, {"user_id": user_id})
-        return
-    pages = await q.unread_not_emailed(tx.conn, user_id)
-    _, email, last_seen = await q.user_contact(tx.conn, user_id)
-    if not pages or email is None:
-        return
-    now = utcnow()
-    _, _, email_sent_at = await q.lock_notify_state(tx.conn, user_id)
-    waits = [now]
-    if last_seen is not None:
-        waits.append(last_seen + timedelta(seconds=cfg.email_offline_s))
-    if email_sent_at is not None:
-        waits.append(email_sent_at + timedelta(seconds=cfg.email_digest_s))
-    due = max(waits)
-    if due > now:
-        await schedule(tx.conn, EMAIL_CHECK, str(user_id), due, {"user_id": user_id})
-        return
-    lines = [
-        f"- {pg.sender_name}{'（紧急）' if pg.priority == 'urgent' else ''}: {pg.body}"
-        for pg in pages
-    ]
-    body = f"您有 {len(pages)} 条未读寻呼 / You have {len(pages)} unread pages:\n\n" + "\n".join(
-        lines
-    )
-    await enqueue(
-        tx.conn,
-        kind="email",
-        topic=EMAIL_TOPIC,
-        user_id=user_id,
-        address=email,
-        subject=f"【联络】{len(pages)} 条未读寻呼",
-        body=body,
-        refs=[pg.message_id for pg in pages],
-    )
-    await q.email_sent_now(tx.conn, user_id)
-    services.outbox.wake_after_commit(tx)
-
-
-@outbox.sent(EMAIL_TOPIC)
-async def email_sent(services: Services, tx: Transaction, row: OutboxRow) -> None:
-    assert row.user_id is not None
-    await emit_receipts(tx, await q.mark_emailed(tx.conn, row.user_id, row.refs))
-
-
-# --- inbound SMS ---------------------------------------------------------------------------------
-class Inbound(msgspec.Struct, forbid_unknown_fields=False):
-    from_: Annotated[str, msgspec.Meta(max_length=32)] = msgspec.field(name="from")
-    text: Annotated[str, msgspec.Meta(max_length=2000)]
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-
-
-@routes.post("/api/v1/sms/inbound")
-async def sms_inbound(request: web.Request) -> web.Response:
-    """A reply typed on a phone: it answers the page that last reached that phone by SMS."""
-    services = request.app[SERVICES]
-    # Unsigned until checked: read no more than a frame, whatever the request claims.
-    raw = await read_body(request, services.config.max_frame_bytes)
-    if not verify(
-        services.config.resolved_sms_secret(), raw, request.headers.get("X-Liaison-Signature")
-    ):
-        raise AppError("unauthorized", "bad signature")
-    try:
-        msg = msgspec.json.decode(raw, type=Inbound)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise bad_request("invalid inbound SMS", [{"field": "", "message": str(exc)}]) from None
-    user_id = await q.user_by_phone(services.pool, msg.from_.strip())
-    if user_id is None:
-        raise not_found("no user has this phone")
-    for handler in services.inbound_sms:
-        answer = await handler(services, user_id, msg.text.strip(), msg.id)
-        if answer is not None:
-            return envelope_response(ok(answer))
-    raise not_found("nothing to reply to")
-
-
+# --- replies by SMS ------------------------------------------------------------------------------
 async def reply_by_sms(
     services: Services, user_id: int, text: str, sms_id: str
 ) -> dict[str, Any] | None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers import admin, circulation, directory, files, meetings, pager, presence
-from server import connection_commands
+from handlers import admin, circulation, directory, files, meetings, notify, pager, presence
+from server import connection_commands, sms_inbound
 from server.auth import SESSION_REVOKED, Auth, hash_password
 from server.bus import Bus
 from server.commands import Registry
@@ -45,13 +45,14 @@ COMMAND_SETS = [
     directory.commands,
     presence.commands,
     pager.commands,
+    notify.commands,
     circulation.commands,
     meetings.commands,
     admin.commands,
 ]
-TIMER_SETS = [presence.timers, pager.timers, circulation.timers]
-OUTBOX_SETS = [pager.outbox]
-ROUTE_TABLES = [files.routes, pager.routes, meetings.routes]
+TIMER_SETS = [presence.timers, notify.timers, circulation.timers]
+OUTBOX_SETS = [notify.outbox]
+ROUTE_TABLES = [files.routes, admin.routes, sms_inbound.routes, meetings.routes]
 # Asked in order: a circulation confirmation (`Y <code>`) before a plain reply to a page.
 INBOUND_SMS = [circulation.confirm_by_sms, pager.reply_by_sms]
 

@@ -1,6 +1,7 @@
 """Sign-in: argon2id password hashes, HS256 access tokens, rotating refresh tokens with reuse
-detection, the set of revoked sessions every node keeps in memory (fed by the bus), and the
-throttling of password guesses."""
+detection, the set of revoked sessions every node keeps in memory (fed by the bus), the
+throttling of password guesses, and the signed-in user: their view and the administrators-only
+check."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import argon2
 import asyncpg
@@ -25,6 +27,7 @@ from jwt.algorithms import HMACAlgorithm
 from server.bus import Bus
 from server.errors import AppError
 from storage import auth as q
+from storage.records import User
 
 ALGORITHMS = ["HS256"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "jti"]
@@ -443,3 +446,24 @@ class Auth:
 
     async def _on_revoked(self, msg: dict[str, object]) -> None:
         self.revoked[str(msg["session_id"])] = time.monotonic()
+
+
+# --- the signed-in user ------------------------------------------------------------------------
+def user_view(user: User) -> dict[str, Any]:
+    """The signed-in user as login returns it."""
+    return {
+        "id": str(user.id),
+        "account": user.account,
+        "name": user.name,
+        "department_id": str(user.department_id) if user.department_id else None,
+        "title": user.title,
+        "phone": user.phone,
+        "email": user.email,
+        "roles": list(user.roles),
+        "supervisor_id": str(user.supervisor_id) if user.supervisor_id else None,
+    }
+
+
+def require_admin(user: User) -> None:
+    if not user.is_admin:
+        raise AppError("forbidden", "administrators only")

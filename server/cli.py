@@ -96,7 +96,7 @@ def serve(config: Config) -> None:
 
 
 async def _seed_demo(config: Config) -> None:
-    from handlers.directory import import_organisation
+    from handlers.admin import import_organisation
     from server.auth import hash_password
     from storage.database import open_database
     from storage.demo import DEMO_PASSWORD, demo_logins, demo_organisation

@@ -1,4 +1,6 @@
-"""The HTTP transport: auth, commands, admin import, operations endpoints and the web client."""
+"""The HTTP transport: sign-in, commands, bounded body reads, operations endpoints and the web
+client. Domain endpoints (files, the admin import, minutes) are route tables of their handler
+modules, and the inbound SMS webhook is server/sms_inbound.py's."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from handlers.directory import import_organisation, require_admin, user_view
+from server.auth import user_view
 from server.errors import AppError, bad_request, ok
 from server.keys import SERVICES
 from storage import directory as dq
@@ -58,8 +60,6 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return error_response(AppError("internal", "internal error"))
 
 
-# An organisation of 10,000 users with password hashes is about 3 MB of JSON.
-IMPORT_MAX_BYTES = 16 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 
 
@@ -160,16 +160,6 @@ async def command(request: web.Request) -> web.Response:
     return envelope_response(answer, status)
 
 
-async def admin_import(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    user, _ = await authenticate(request)
-    require_admin(user)
-    # 10,000 users are a few megabytes: this endpoint has its own, larger limit, and reads
-    # nothing before it knows the caller is an administrator.
-    raw = await read_body(request, IMPORT_MAX_BYTES)
-    return envelope_response(ok(await import_organisation(services.pool, raw, auth=services.auth)))
-
-
 async def healthz(request: web.Request) -> web.Response:
     return envelope_response(ok({"status": "alive"}))
 
@@ -199,7 +189,6 @@ def add_routes(app: web.Application, web_dist: Any) -> None:
     app.router.add_post("/api/v1/auth/refresh", refresh)
     app.router.add_post("/api/v1/auth/logout", logout)
     app.router.add_post("/api/v1/commands/{name}", command)
-    app.router.add_post("/api/v1/admin/import", admin_import)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
 
-from server.sms import SendFailed
+from server.delivery import SendFailed
 
 DEFAULT_SENDER = "Liaison <liaison@localhost>"
 _TRUE = {"1", "true", "yes", "on"}

@@ -4,10 +4,11 @@
 - ``smtp://host:port?domain=D``: e-mail-to-SMS, a mail to ``<phone>@D`` (see server.mailer).
 - ``http(s)://…``: a JSON POST signed with HMAC-SHA256 in ``X-Liaison-Signature``.
 
-A gateway either returns (the provider accepted the SMS) or raises SendFailed, whose ``final`` tells
-the outbox worker whether to give up (the provider refused this SMS) or retry later (the provider
-or the network is having a bad moment). Every send carries the outbox's sms id, so a provider that
-accepted a send whose answer we never saw can drop the retry as a duplicate.
+A gateway either returns (the provider accepted the SMS) or raises SendFailed (server/delivery.py,
+shared with the mailer), whose ``final`` tells the outbox worker whether to give up (the provider
+refused this SMS) or retry later (the provider or the network is having a bad moment). Every send
+carries the outbox's sms id, so a provider that accepted a send whose answer we never saw can drop
+the retry as a duplicate.
 """
 
 from __future__ import annotations
@@ -18,32 +19,19 @@ import hmac
 import html
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 import structlog
 
-if TYPE_CHECKING:
-    from server.mailer import Mailer
+from server.delivery import SendFailed
+from server.mailer import Mailer, parse_smtp_url
 
 log = structlog.get_logger("liaison.sms")
 
 SIGNATURE_HEADER = "X-Liaison-Signature"
-
-
-class SendFailed(Exception):
-    """A send that did not go through. ``final``: the provider refused this SMS and retrying the
-    same request cannot help (a 4xx, an SMTP 5xx); otherwise the outbox retries later."""
-
-    def __init__(self, reason: str, *, final: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.final = final
-
-    def __repr__(self) -> str:
-        return f"SendFailed({self.reason!r}, final={self.final})"
 
 
 class SmsGateway(Protocol):
@@ -225,9 +213,6 @@ class SmtpGateway:
     @classmethod
     def from_url(cls, url: str) -> SmtpGateway:
         """``smtp://[user:pass@]host:port?domain=D[&from=…][&starttls=1]``."""
-        # Imported here because server.mailer imports SendFailed from this module.
-        from server.mailer import Mailer, parse_smtp_url
-
         target, query = parse_smtp_url(url, extra_keys={"domain"})
         domain = query.get("domain", "").strip()
         if not domain or "@" in domain or any(c.isspace() for c in domain):

@@ -62,6 +62,16 @@ async def get_user(db: Executor, user_id: int) -> User | None:
     return _user(row) if row else None
 
 
+async def user_by_phone(db: Executor, phone: str) -> int | None:
+    """Whose phone this is; a deactivated person's SMS answer nothing."""
+    return await db.fetchval(
+        "SELECT id FROM users WHERE (phone = $1 OR phone = $2) AND deactivated_at IS NULL"
+        " ORDER BY id LIMIT 1",
+        phone,
+        phone.removeprefix("+86"),
+    )
+
+
 async def users_by_ids(db: Executor, ids: Sequence[int]) -> list[User]:
     """The active ones among these users."""
     rows = await db.fetch(

@@ -536,16 +536,6 @@ async def user_contact(
     return (row["phone"], row["email"], row["last_seen"]) if row else (None, None, None)
 
 
-async def user_by_phone(db: Executor, phone: str) -> int | None:
-    """Whose phone this is; a deactivated person's SMS answer nothing."""
-    return await db.fetchval(
-        "SELECT id FROM users WHERE (phone = $1 OR phone = $2) AND deactivated_at IS NULL"
-        " ORDER BY id LIMIT 1",
-        phone,
-        phone.removeprefix("+86"),
-    )
-
-
 async def last_paged_by_sms(db: Executor, user_id: int) -> int | None:
     """The newest page that reached this person by SMS."""
     refs = await db.fetchval(

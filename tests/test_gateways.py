@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from server.delivery import SendFailed
 from server.mailer import DEFAULT_SENDER, Mailer
 from server.sms import (
     SIGNATURE_HEADER,
     HttpGateway,
     LogGateway,
-    SendFailed,
     SmtpGateway,
     fit_sms,
     make_gateway,
