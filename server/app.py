@@ -26,7 +26,9 @@ from server.keys import CONFIG, DSN, POOL, SERVICES, SIO
 from server.limits import RateLimiter
 from server.mailer import Mailer
 from server.metrics import Metrics
+from server.outbox import SEND as OUTBOX_SEND
 from server.outbox import Outbox
+from server.outbox import jobs as outbox_jobs
 from server.services import Services
 from server.sms import LogGateway, make_gateway, render_dev_page
 from server.sockets import attach, build_sio
@@ -119,13 +121,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await auth.load_revoked()
     hub = Hub(sio, stream, bus, metrics)
     gateway = make_gateway(config.sms_gateway, config.resolved_sms_secret())
-    outbox = Outbox(
-        stream,
-        OUTBOX_SETS,
-        gateway=gateway,
-        mailer=Mailer.from_url(config.smtp_url),
-        max_attempts=config.outbox_max_attempts,
-        backoff_s=config.outbox_backoff_s,
+    outbox = Outbox(OUTBOX_SETS, gateway=gateway, mailer=Mailer.from_url(config.smtp_url))
+    jobs = Timers(stream, [*TIMER_SETS, outbox_jobs], metrics)
+    jobs.tune(
+        OUTBOX_SEND, max_attempts=config.outbox_max_attempts, backoff_s=config.outbox_backoff_s
     )
     services = Services(
         config=config,
@@ -134,7 +133,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         stream=stream,
         auth=auth,
         hub=hub,
-        timers=Timers(stream, TIMER_SETS),
+        timers=jobs,
         registry=Registry(COMMAND_SETS),
         limiter=RateLimiter(config.rate_per_s, config.rate_burst),
         metrics=metrics,
@@ -222,16 +221,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     config = services.config
     jobs: list[Coroutine[Any, Any, None]] = [
         services.timers.run(services),
-        services.outbox.run(services),
         _every(config.token_sweep_s, lambda: _sweep(services), "sweep")(),
         _every(3600, lambda: _prune(services), "prune")(),
     ]
     tasks = [asyncio.create_task(job) for job in jobs]
     yield
     services.timers.stop()
-    services.outbox.stop()
     pending = set(tasks)
     while pending:  # cancel again if a cancel was swallowed, rather than wait forever
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=1)
+    with contextlib.suppress(Exception):  # the database may be gone already
+        await services.timers.release()

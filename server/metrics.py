@@ -32,6 +32,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.jobs = Counter(
+            "liaison_jobs_total",
+            "Deferred jobs run, by kind and outcome (done, retried, dead: dead-lettered)",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
         self.sockets_cut = Counter(
             "liaison_sockets_cut_total",
             "Sockets cut by the server: unsent data over the bound, or a missed pong",

@@ -1,29 +1,35 @@
-"""The outbox: SMS and e-mail written in the deciding transaction, carried out by this worker.
+"""The outbox: SMS and e-mail written in the deciding transaction, sent by a job each.
 
-A row is locked while it is sent and marked sent in the same transaction, so two workers never
-send it twice; if the process dies between the provider's acceptance and the commit, the row is
-sent again with the same id, which the provider uses to drop the duplicate. Failures are retried
-with capped exponential backoff and given up after a bounded number of tries."""
+`enqueue` writes the row and its job in the caller's transaction. The job (server/jobs.py) locks
+the row while it is sent and marks it sent in the same transaction, so it is never sent twice
+by two workers; if the process dies between the provider's acceptance and the commit, the row is
+sent again with the same id, which the provider uses to drop the duplicate. A failed send is
+retried by the job machinery with capped exponential backoff (LIAISON's outbox settings), and
+after the last try, or a failure the provider calls final, the row is failed and its topic's
+hook hears it (the sender's `sms_failed` receipt)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
 import msgspec
 
-from server.sms import SendFailed, SmsGateway
-from server.stream import Stream, Transaction
-from server.worker import POLL_S, Worker
+from server.delivery import SendFailed
+from server.jobs import GiveUp, JobSet, Retry
+from server.sms import SmsGateway
+from server.stream import Transaction, utcnow
 
 if TYPE_CHECKING:
     from server.mailer import Mailer
     from server.services import Services
 
 log = logging.getLogger(__name__)
+
+SEND = "outbox.send"  # the job kind: its key is the row's id
+jobs = JobSet()
 
 
 class OutboxRow(msgspec.Struct, frozen=True):
@@ -75,11 +81,14 @@ async def enqueue(
     refs: list[int],
     subject: str = "",
 ) -> int:
-    """Part of the caller's transaction: nothing goes out unless it commits."""
+    """Part of the caller's transaction: nothing goes out unless it commits (the caller wakes
+    the job worker: `Outbox.wake_after_commit`)."""
     return int(
         await conn.fetchval(
-            "INSERT INTO outbox (kind, topic, user_id, address, subject, body, refs)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "WITH row AS (INSERT INTO outbox (kind, topic, user_id, address, subject, body, refs)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)"
+            f" INSERT INTO jobs (kind, key, payload) SELECT '{SEND}', id::text,"
+            " jsonb_build_object('id', id) FROM row RETURNING key::bigint",
             kind,
             topic,
             user_id,
@@ -91,62 +100,25 @@ async def enqueue(
     )
 
 
-class Outbox(Worker):
-    name = "outbox"
+class Outbox:
+    """The gateways the rows go out through, and what each topic does when its rows are sent or
+    finally fail."""
 
     def __init__(
-        self,
-        stream: Stream,
-        sets: list[OutboxSet],
-        *,
-        gateway: SmsGateway,
-        mailer: Mailer | None,
-        max_attempts: int,
-        backoff_s: float,
+        self, sets: list[OutboxSet], *, gateway: SmsGateway, mailer: Mailer | None
     ) -> None:
-        super().__init__()
-        self.stream = stream
         self.gateway = gateway
         self.mailer = mailer
-        self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
         self.on_sent: dict[str, Hook] = {}
         self.on_failed: dict[str, Hook] = {}
         for s in sets:
             self.on_sent.update(s.on_sent)
             self.on_failed.update(s.on_failed)
 
-    async def until_next(self) -> float:
-        wait = await self.stream.pool.fetchval(
-            "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM outbox"
-            " WHERE state = 'pending'"
-        )
-        return POLL_S if wait is None else max(0.0, min(POLL_S, float(wait)))
-
-    async def work_one(self, services: Services) -> bool:
-        async with self.stream.transaction() as tx:
-            rec = await tx.conn.fetchrow(
-                "SELECT id, kind, topic, user_id, address, subject, body, refs, attempts"
-                " FROM outbox WHERE state = 'pending' AND next_attempt_at <= now()"
-                " ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT 1"
-            )
-            if rec is None:
-                return False
-            row = OutboxRow(**dict(rec))
-            try:
-                await self._send(row)
-            except SendFailed as exc:
-                await self._failed_attempt(services, tx, row, exc)
-                return True
-            await tx.conn.execute(
-                "UPDATE outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1"
-                " WHERE id = $1",
-                row.id,
-            )
-            hook = self.on_sent.get(row.topic)
-            if hook:
-                await hook(services, tx, row)
-        return True
+    @staticmethod
+    def wake_after_commit(tx: Transaction) -> None:
+        """Rows were enqueued in `tx`: their jobs are due now."""
+        tx.job_set(utcnow())
 
     async def _send(self, row: OutboxRow) -> None:
         if row.kind == "sms":
@@ -156,36 +128,54 @@ class Outbox(Worker):
         else:
             await self.mailer.send(row.address, row.subject, row.body, f"outbox-{row.id}")
 
-    async def _failed_attempt(
-        self, services: Services, tx: Transaction, row: OutboxRow, exc: SendFailed
-    ) -> None:
-        attempts = row.attempts + 1
-        if exc.final or attempts >= self.max_attempts:
-            log.warning("outbox %s %s failed for good: %s", row.kind, row.id, exc)
-            await tx.conn.execute(
-                "UPDATE outbox SET state = 'failed', attempts = $2, last_error = $3 WHERE id = $1",
-                row.id,
-                attempts,
-                str(exc)[:500],
-            )
-            hook = self.on_failed.get(row.topic)
-            if hook:
-                await hook(services, tx, row)
-            return
-        delay = timedelta(seconds=min(300.0, self.backoff_s * 2 ** (attempts - 1)))
-        log.info(
-            "outbox %s %s attempt %d failed, retry in %s: %s",
-            row.kind,
-            row.id,
-            attempts,
-            delay,
-            exc,
-        )
+
+async def _pending(tx: Transaction, row_id: int) -> OutboxRow | None:
+    rec = await tx.conn.fetchrow(
+        "SELECT id, kind, topic, user_id, address, subject, body, refs, attempts"
+        " FROM outbox WHERE id = $1 AND state = 'pending' FOR UPDATE",
+        row_id,
+    )
+    return None if rec is None else OutboxRow(**dict(rec))
+
+
+async def _failed(
+    services: Services, tx: Transaction, payload: dict[str, object], error: str
+) -> None:
+    row = await _pending(tx, int(str(payload["id"])))
+    if row is None:
+        return
+    log.warning("outbox %s %s failed for good: %s", row.kind, row.id, error)
+    await tx.conn.execute(
+        "UPDATE outbox SET state = 'failed', attempts = $2, last_error = $3 WHERE id = $1",
+        row.id,
+        row.attempts + 1,
+        error[:500],
+    )
+    hook = services.outbox.on_failed.get(row.topic)
+    if hook:
+        await hook(services, tx, row)
+
+
+@jobs(SEND, batch=1, on_dead=_failed)
+async def send(services: Services, tx: Transaction, payloads: list[dict[str, object]]) -> None:
+    """Send one row; a failure is a Retry (the job is tried again later) or, when the provider
+    says it is final, GiveUp (dead at once, and `failed` below marks the row)."""
+    outbox = services.outbox
+    for payload in payloads:
+        row = await _pending(tx, int(str(payload["id"])))
+        if row is None:
+            continue  # sent already (a retry of a send whose commit was lost), or failed
+        try:
+            await outbox._send(row)
+        except SendFailed as exc:
+            if exc.final:
+                raise GiveUp(str(exc)) from exc
+            raise Retry(str(exc)) from exc
         await tx.conn.execute(
-            "UPDATE outbox SET attempts = $2, last_error = $3, next_attempt_at = now() + $4"
+            "UPDATE outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1"
             " WHERE id = $1",
             row.id,
-            attempts,
-            str(exc)[:500],
-            delay,
         )
+        hook = outbox.on_sent.get(row.topic)
+        if hook:
+            await hook(services, tx, row)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import asyncpg
 import msgspec
@@ -19,6 +19,7 @@ import msgspec
 from server.batch import Batcher
 from server.bus import Bus, Committed
 from server.events import Event
+from storage import jobs
 from storage.pool import Params, retrying
 
 log = logging.getLogger(__name__)
@@ -105,11 +106,36 @@ def utcnow() -> datetime:
 
 @dataclass(slots=True)
 class Transaction:
-    """One PostgreSQL transaction plus what to push once it has committed."""
+    """One PostgreSQL transaction plus what to do once it has committed: what a handler may do
+    to the world goes through it (append durable events, set or cancel jobs, run something
+    after commit), and the stream pushes the events and wakes the job worker itself."""
 
     conn: asyncpg.Connection
     events: list[Committed] = field(default_factory=list)
     _after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # event type -> the job kinds subscribed to it (written with the events)
+    subscribers: dict[str, list[str]] = field(default_factory=dict)
+    jobs_due: datetime | None = None  # the earliest job this transaction set
+
+    async def schedule(
+        self, kind: str, key: str, run_at: datetime, payload: dict[str, Any]
+    ) -> None:
+        """Set (or move) the job `kind/key` to run at `run_at`, if this transaction commits."""
+        await self.schedule_many([jobs.Due(kind, key, run_at, payload)])
+
+    async def schedule_many(self, due: Sequence[jobs.Due]) -> None:
+        if due:
+            await jobs.upsert(self.conn, due)
+            self.job_set(min(d.due_at for d in due))
+
+    async def cancel(self, kind: str, key: str) -> None:
+        await jobs.cancel(self.conn, kind, key)
+
+    def job_set(self, run_at: datetime) -> None:
+        """A job due at `run_at` was written here (by the caller's own SQL): the worker is woken
+        for it after commit."""
+        if self.jobs_due is None or run_at < self.jobs_due:
+            self.jobs_due = run_at
 
     async def emit(self, user_ids: Iterable[int], event: Event) -> dict[int, int]:
         """Append one durable event for each user; returns {user_id: seq}."""
@@ -149,7 +175,8 @@ class Transaction:
         at = utcnow()
         encoded = [_encode(ev) for _, ev in groups]
         p = Params(_EMIT_PARAMS + 1)
-        sql = _EMIT.replace("-- also", also(p)) if also is not None else _EMIT
+        ctes = self._subscribed_jobs(p, groups, at) + (also(p) if also is not None else "")
+        sql = _EMIT.replace("-- also", ctes) if ctes else _EMIT
         rows = await self.conn.fetch(
             sql,
             users,
@@ -168,6 +195,36 @@ class Transaction:
             for user_id in sorted(mine):
                 self.events.append(Committed(user_id, mine[user_id], ev.type, at, data))
         return out
+
+    def _subscribed_jobs(
+        self, p: Params, groups: Sequence[tuple[Iterable[int], Event]], at: datetime
+    ) -> str:
+        """A CTE writing one job per (subscribed kind, event): the async handlers of these events
+        exist if and only if the events commit. The event's id is its first recipient's
+        (user, seq), so a job is never written twice for one event."""
+        pairs = [
+            (k, kind)
+            for k, (_, ev) in enumerate(groups)
+            for kind in self.subscribers.get(ev.type, ())
+        ]
+        if not pairs:
+            return ""
+        self.job_set(at)
+        return f"""
+, subscribed_jobs AS (
+    INSERT INTO jobs (kind, key, payload)
+    SELECT s.kind, g.event_id, jsonb_build_object('event_id', g.event_id, 'type',
+           $5::jsonb ->> s.k, 'at', $7::timestamptz, 'users', g.users, 'data', $6::jsonb -> s.k)
+    FROM unnest({p([k for k, _ in pairs], "int[]")}, {p([kind for _, kind in pairs], "text[]")})
+         AS s(k, kind)
+    JOIN (
+        SELECT k, (array_agg(user_id ORDER BY user_id))[1] || ':'
+                  || (array_agg(seq ORDER BY user_id))[1] AS event_id,
+               array_agg(user_id ORDER BY user_id) AS users
+        FROM appended GROUP BY k
+    ) g ON g.k = s.k
+    ON CONFLICT (kind, key) DO NOTHING
+)"""
 
     def after_commit(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Run `fn` (an ephemeral push, say) only if and after the transaction commits."""
@@ -193,6 +250,10 @@ class Stream:
         # Called after an ack batch committed, in a transaction of their own, with the users
         # whose acknowledged seq moved forward.
         self.ack_hooks: list[AckHook] = []
+        # event type -> the job kinds subscribed to it; set up by the job worker
+        self.subscribers: dict[str, list[str]] = {}
+        # Called after a commit that set jobs, with the earliest one's due time.
+        self.jobs_set: Callable[[datetime], None] | None = None
         self._replays: Batcher[tuple[int, int | None], Replay] = Batcher(self._replay_many)
         self._acks: Batcher[tuple[int, int], tuple[int, int] | None] = Batcher(self._ack_many)
 
@@ -202,10 +263,12 @@ class Stream:
         caller writes with a single statement, which PostgreSQL runs and commits as a transaction
         of its own: no BEGIN and COMMIT round trips (two of a page's four)."""
         async with self.pool.acquire() as conn:
-            tx = Transaction(conn)
+            tx = Transaction(conn, subscribers=self.subscribers)
             async with nullcontext() if one_statement else conn.transaction():
                 yield tx
         # Committed: only now may anything be pushed.
+        if tx.jobs_due is not None and self.jobs_set is not None:
+            self.jobs_set(tx.jobs_due)
         await self.bus.committed(tx.events)
         for fn in tx._after:
             try:

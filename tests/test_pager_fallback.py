@@ -388,8 +388,8 @@ async def test_sms_that_failed_once_is_sent_once_after_a_restart(
         # The failed attempt committed: still pending, its next try 2 s away.
         await eventually(
             lambda: srv.services.pool.fetchval(
-                "SELECT count(*) FROM outbox WHERE kind = 'sms' AND state = 'pending'"
-                " AND attempts = 1"
+                "SELECT count(*) FROM jobs WHERE kind = 'outbox.send' AND attempts = 1"
+                " AND run_at > now() AND lease_until IS NULL"
             )
         )
         assert await pending_sms(srv) == 1
@@ -443,9 +443,7 @@ async def test_pages_sent_together_share_one_grace_timer_and_each_is_texted(
         [await office.page("wang", "li", "批一"), await office.page("wang", "zhang", "批二")],
     )
     ids = [int(s["message_id"]) for s in sent if isinstance(s, dict)]
-    timers = await services.pool.fetch(
-        "SELECT payload FROM timers WHERE kind = 'pager.sms_offline'"
-    )
+    timers = await services.pool.fetch("SELECT payload FROM jobs WHERE kind = 'pager.sms_offline'")
     assert [t["payload"] for t in timers] == [{"message_ids": ids}]
     texts = {m["to"]: m["text"] for m in await sms_gateway.wait_for(2, timeout=5)}
     assert "批一" in texts[PHONES["li"]] and "批二" in texts[PHONES["zhang"]]
@@ -454,7 +452,7 @@ async def test_pages_sent_together_share_one_grace_timer_and_each_is_texted(
     [single] = await pager._send_batch(services, [await office.page("wang", "zhao", "单个")])
     assert isinstance(single, dict)
     await services.pool.execute(
-        "UPDATE timers SET payload = jsonb_build_object('message_id', $1::bigint)"
+        "UPDATE jobs SET payload = jsonb_build_object('message_id', $1::bigint)"
         " WHERE kind = 'pager.sms_offline'",
         int(single["message_id"]),
     )
@@ -470,7 +468,7 @@ async def test_grace_timer_survives_a_restart(serve: Serve, sms_gateway: SmsProv
         mid = await send_page(office, "wang", "li", "服务器停机期间到期")
         assert (
             await srv.services.pool.fetchval(
-                "SELECT count(*) FROM timers WHERE kind = 'pager.sms_offline'"
+                "SELECT count(*) FROM jobs WHERE kind = 'pager.sms_offline'"
             )
             == 1
         )

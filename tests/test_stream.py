@@ -217,29 +217,6 @@ async def test_concurrent_retries_create_once(office: Office) -> None:
     assert count == 1
 
 
-async def test_async_handlers_run_after_commit_only(office: Office) -> None:
-    services = office.server.services
-    got: list[str] = []
-    done = asyncio.Event()
-
-    async def handler(batch) -> None:  # type: ignore[no-untyped-def]
-        got.extend(msgspec.json.decode(e.data)["body"] for e in batch)
-        done.set()
-
-    services.bus.subscribe("note.received", handler)
-    li = await office.person("li")
-    with pytest.raises(RuntimeError):
-        async with services.stream.transaction() as tx:
-            await tx.emit(
-                [int(li.id)],
-                NoteReceived(note_id="1", from_=UserRef("1", "x"), body="rolled back", at=_now()),
-            )
-            raise RuntimeError
-    await _note(office, "wang", "li", "committed")
-    await asyncio.wait_for(done.wait(), 5)
-    assert got == ["committed"]
-
-
 def test_event_data_round_trips_through_json() -> None:
     ev = NoteReceived(note_id="5", from_=UserRef("1", "王明"), body="来电请回", at=_now())
     data = msgspec.json.decode(msgspec.json.encode(ev))

@@ -191,7 +191,7 @@ async def test_expiry_survives_a_restart(
                 break
             await asyncio.sleep(0.1)
         assert status == "in_office"
-        assert await srv.services.pool.fetchval("SELECT count(*) FROM timers") == 0
+        assert await srv.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
 
 
 async def test_notes_are_durable_counted_and_read(office: Office) -> None:
