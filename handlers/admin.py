@@ -25,6 +25,7 @@ from server.auth import (
 )
 from server.commands import CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found, ok
+from server.feature import Feature
 from server.http import authenticate, envelope_response, read_body
 from server.keys import SERVICES
 from storage import auth as aq
@@ -294,3 +295,6 @@ async def _end_sessions(conn: Any, auth: Auth | None, user_ids: list[int]) -> li
         await aq.revoke_user_sessions(conn, user_ids, reason, 0)
         return []
     return await auth.revoke_users(conn, user_ids, reason)
+
+
+feature = Feature("admin", commands=commands, routes=routes)

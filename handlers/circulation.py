@@ -15,26 +15,61 @@ import nh3
 from handlers.directory import checked_recipients, user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
-from server.events import (
-    CirculationOverdue,
-    CirculationRecalled,
-    CirculationReceived,
-    CirculationReminder,
-    CirculationStatus,
-    UserRef,
-)
+from server.events import Event, UserRef
+from server.feature import Feature
+from server.jobs import JobSet
 from server.outbox import enqueue
 from server.services import Services
 from server.sms import fit_sms
 from server.stream import Transaction, utcnow
-from server.timers import TimerSet, cancel, schedule
 from storage import circulation as q
 from storage import directory as dq
 from storage import files as fq
 from storage.records import User
 
+
+# --- events ---------------------------------------------------------------------------------------
+class CirculationReceived(Event):
+    type = "circulation.received"
+    circulation_id: str
+    title: str
+    from_: UserRef = msgspec.field(name="from")
+    deadline: datetime | None
+    sent_at: datetime
+
+
+class CirculationStatus(Event, omit_defaults=True):
+    type = "circulation.status"
+    circulation_id: str
+    user_id: str
+    state: str  # opened, confirmed
+    at: datetime
+    comment: str | None = None
+
+
+class CirculationReminder(Event):
+    type = "circulation.reminder"
+    circulation_id: str
+    title: str
+    from_: UserRef = msgspec.field(name="from")
+    deadline: datetime | None
+
+
+class CirculationRecalled(Event):
+    type = "circulation.recalled"
+    circulation_id: str
+
+
+class CirculationOverdue(Event):
+    """The deadline passed (not in the contract's list: the issue asks for it)."""
+
+    type = "circulation.overdue"
+    circulation_id: str
+    unconfirmed: list[UserRef]
+
+
 commands = CommandSet()
-timers = TimerSet()
+jobs = JobSet()
 
 REMIND_EVERY_S = 300  # the contract: at most once per 5 minutes per circulation
 DEADLINE_SOON = "circulation.deadline_soon"
@@ -197,9 +232,8 @@ async def create_circulation(
         payload = {"circulation_id": circulation_id}
         soon = deadline - timedelta(seconds=services.config.circulation_remind_before_s)
         if soon > sent_at:
-            await schedule(tx.conn, DEADLINE_SOON, str(circulation_id), soon, payload)
-        await schedule(tx.conn, DEADLINE, str(circulation_id), deadline, payload)
-        services.timers.wake_after_commit(tx, min(soon, deadline))
+            await tx.schedule(DEADLINE_SOON, str(circulation_id), soon, payload)
+        await tx.schedule(DEADLINE, str(circulation_id), deadline, payload)
     return circulation_id, len(ids)
 
 
@@ -431,7 +465,7 @@ async def remind_unconfirmed(
     for u in offline:
         assert u.phone is not None
         await enqueue(
-            tx.conn,
+            tx,
             kind="sms",
             topic=SMS_TOPIC,
             user_id=u.user_id,
@@ -439,12 +473,10 @@ async def remind_unconfirmed(
             body=text,
             refs=[c.id],
         )
-    if offline:
-        services.outbox.wake_after_commit(tx)
     return len(people), len(offline)
 
 
-@timers(DEADLINE_SOON)
+@jobs(DEADLINE_SOON)
 async def deadline_soon(
     services: Services, tx: Transaction, payloads: list[dict[str, Any]]
 ) -> None:
@@ -454,7 +486,7 @@ async def deadline_soon(
             await remind_unconfirmed(services, tx, c)
 
 
-@timers(DEADLINE)
+@jobs(DEADLINE)
 async def deadline_passed(
     services: Services, tx: Transaction, payloads: list[dict[str, Any]]
 ) -> None:
@@ -487,8 +519,8 @@ async def circulation_recall(ctx: Ctx, p: Recall) -> dict[str, Any]:
             await tx.emit(
                 await q.recipient_ids(tx.conn, c.id), CirculationRecalled(circulation_id=str(c.id))
             )
-            await cancel(tx.conn, DEADLINE_SOON, str(c.id))
-            await cancel(tx.conn, DEADLINE, str(c.id))
+            await tx.cancel(DEADLINE_SOON, str(c.id))
+            await tx.cancel(DEADLINE, str(c.id))
     return {"recalled": True}
 
 
@@ -513,3 +545,6 @@ async def confirm_by_sms(
     async with services.stream.transaction() as tx:
         changed = await confirm_for(tx, c, user_id, comment)
     return {"circulation_id": str(c.id), "state": "confirmed", "changed": changed}
+
+
+feature = Feature("circulation", commands=commands, jobs=jobs, inbound_sms=((10, confirm_by_sms),))

@@ -12,6 +12,7 @@ from pypinyin import Style, lazy_pinyin
 from server.commands import CommandSet, Ctx, Id, Input, Limit
 from server.errors import bad_request, not_found
 from server.events import UserRef, WhereaboutsView
+from server.feature import Feature
 from server.services import Services
 from storage import directory as q
 from storage import presence as pq
@@ -147,3 +148,6 @@ async def _expand_batch(
     services: Services, requests: list[tuple[list[int], list[int], int]]
 ) -> list[list[q.Recipient]]:
     return await q.expand_many(services.pool, requests)
+
+
+feature = Feature("directory", commands=commands)

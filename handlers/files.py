@@ -11,6 +11,7 @@ from urllib.parse import quote, unquote
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from server.errors import AppError, bad_request, not_found, ok
+from server.feature import Feature
 from server.http import authenticate, envelope_response
 from server.keys import SERVICES
 from storage import files as q
@@ -112,3 +113,6 @@ async def _skip(
 
 def _quote(name: str) -> str:
     return quote(name, safe="")
+
+
+feature = Feature("files", routes=routes)

@@ -19,17 +19,8 @@ from handlers.directory import user_ref
 from handlers.minutes import minutes_html, minutes_markdown
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
-from server.events import (
-    Event,
-    MeetingActionAssigned,
-    MeetingChair,
-    MeetingClosed,
-    MeetingInvited,
-    MeetingMarked,
-    MeetingMessage,
-    MeetingPresence,
-    UserRef,
-)
+from server.events import Event, UserRef
+from server.feature import Feature
 from server.http import authenticate
 from server.hub import Connection
 from server.keys import SERVICES
@@ -37,6 +28,71 @@ from server.services import Services
 from server.stream import Transaction
 from storage import directory as dq
 from storage import meetings as q
+
+
+# --- events ---------------------------------------------------------------------------------------
+class MeetingInvited(Event):
+    type = "meeting.invited"
+    meeting_id: str
+    title: str
+    agenda: str
+    chair: UserRef
+    starts_at: datetime | None
+
+
+class MeetingMessage(Event):
+    type = "meeting.message"
+    meeting_id: str
+    message_id: str
+    from_: UserRef = msgspec.field(name="from")
+    body: str
+    at: datetime
+
+
+class MeetingPresence(Event):
+    type = "meeting.presence"
+    durable = False
+    meeting_id: str
+    user_id: str
+    present: bool
+
+
+class MeetingMarked(Event):
+    type = "meeting.marked"
+    meeting_id: str
+    message_id: str
+    mark_id: str
+    kind: str  # decision, action
+    body: str
+    assignee: UserRef | None
+    due: datetime | None
+
+
+class MeetingActionAssigned(Event):
+    """An action item for the assignee: the to-do inbox will collect these."""
+
+    type = "meeting.action_assigned"
+    meeting_id: str
+    meeting_title: str
+    message_id: str
+    mark_id: str
+    body: str
+    due: datetime | None
+    assigned_by: UserRef
+
+
+class MeetingChair(Event):
+    """The chair was handed over (not in the contract's list; the handover needs telling)."""
+
+    type = "meeting.chair"
+    meeting_id: str
+    chair: UserRef
+
+
+class MeetingClosed(Event):
+    type = "meeting.closed"
+    meeting_id: str
+
 
 commands = CommandSet()
 routes = web.RouteTableDef()
@@ -184,15 +240,11 @@ async def _left(services: Services, user_id: int, meeting_id: int) -> None:
     )
 
 
-def leave_on_disconnect(services: Services):  # type: ignore[no-untyped-def]
+async def leave_on_disconnect(services: Services, conn: Connection) -> None:
     """A disconnect of the last tab leaves the room too."""
-
-    async def hook(conn: Connection) -> None:
-        for topic in conn.topics:
-            if topic.startswith("meeting:"):
-                await _left(services, conn.user_id, int(topic.split(":", 1)[1]))
-
-    return hook
+    for topic in conn.topics:
+        if topic.startswith("meeting:"):
+            await _left(services, conn.user_id, int(topic.split(":", 1)[1]))
 
 
 class ListMeetings(Input):
@@ -395,8 +447,7 @@ async def meeting_close(ctx: Ctx, p: Close) -> dict[str, Any]:
             minutes["circulation_id"] = str(circulation_id)
         await q.set_minutes(tx.conn, m.id, msgspec.json.encode(minutes), circulation_id)
         await tx.emit(people, MeetingClosed(meeting_id=str(m.id)))
-    for conn in list(ctx.services.hub.subscribers.get(room(m.id), ())):
-        ctx.services.hub.unsubscribe(conn, room(m.id))
+    ctx.services.hub.close_topic(room(m.id))
     return {"minutes": minutes}
 
 
@@ -485,3 +536,8 @@ async def minutes_md(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={"Content-Disposition": f"inline; filename=minutes-{m.id}.md"},
     )
+
+
+feature = Feature(
+    "meetings", commands=commands, routes=routes, on_disconnect=(leave_on_disconnect,)
+)

@@ -19,15 +19,16 @@ import msgspec
 
 from handlers.pager import EMAIL_CHECK, SMS_OFFLINE, SMS_URGENT, emit_receipts
 from server.commands import CommandSet, Ctx, Input
+from server.feature import Feature
+from server.jobs import JobSet
 from server.outbox import OutboxRow, OutboxSet, enqueue
 from server.services import Services
 from server.sms import fit_sms
 from server.stream import Transaction, utcnow
-from server.timers import TimerSet, schedule
 from storage import pager as q
 
 commands = CommandSet()
-timers = TimerSet()
+jobs = JobSet()
 outbox = OutboxSet()
 
 SMS_FLUSH = "pager.sms_flush"  # timer per person: send the merged digest
@@ -99,12 +100,12 @@ def _in_quiet(now: datetime, start: time | None, end: time | None, tz: ZoneInfo)
     return end_at.astimezone(UTC)
 
 
-@timers(SMS_OFFLINE)
+@jobs(SMS_OFFLINE)
 async def sms_offline(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
     await _sms_for_pages(services, tx, payloads, urgent_check=False)
 
 
-@timers(SMS_URGENT)
+@jobs(SMS_URGENT)
 async def sms_urgent(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
     await _sms_for_pages(services, tx, payloads, urgent_check=True)
 
@@ -138,10 +139,10 @@ async def _want_sms(
     if due is None or due <= utcnow():
         await _flush_sms(services, tx, user_id)
     else:
-        await schedule(tx.conn, SMS_FLUSH, str(user_id), due, {"user_id": user_id})
+        await tx.schedule(SMS_FLUSH, str(user_id), due, {"user_id": user_id})
 
 
-@timers(SMS_FLUSH)
+@jobs(SMS_FLUSH)
 async def sms_flush(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
     for payload in payloads:
         await _flush_sms(services, tx, int(payload["user_id"]))
@@ -165,13 +166,13 @@ async def _flush_sms(services: Services, tx: Transaction, user_id: int) -> None:
         last = utcnow() if pages else sent_at
         window_end = last + timedelta(seconds=services.config.sms_digest_s) if last else quiet_end
         due = max(quiet_end, window_end)
-        await schedule(tx.conn, SMS_FLUSH, str(user_id), due, {"user_id": user_id})
+        await tx.schedule(SMS_FLUSH, str(user_id), due, {"user_id": user_id})
     if not pages:
         await q.set_sms_pending(tx.conn, user_id, held)
         return
     ids = [pg.message_id for pg in pages]
     await enqueue(
-        tx.conn,
+        tx,
         kind="sms",
         topic=SMS_TOPIC,
         user_id=user_id,
@@ -181,7 +182,6 @@ async def _flush_sms(services: Services, tx: Transaction, user_id: int) -> None:
     )
     await q.set_sms_state(tx.conn, user_id, ids, "queued")
     await q.sms_sent_now(tx.conn, user_id, still_pending=held)
-    services.outbox.wake_after_commit(tx)
 
 
 def sms_text(pages: list[q.Pending]) -> str:
@@ -208,7 +208,7 @@ async def sms_failed(services: Services, tx: Transaction, row: OutboxRow) -> Non
 
 
 # --- e-mail digest -------------------------------------------------------------------------------
-@timers(EMAIL_CHECK)
+@jobs(EMAIL_CHECK)
 async def email_check(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
     for payload in payloads:
         await _email_check(services, tx, int(payload["user_id"]))
@@ -222,7 +222,7 @@ async def _email_check(services: Services, tx: Transaction, user_id: int) -> Non
         # Reading in the browser now; if they leave with pages still unread, look again later.
         if await q.unread_not_emailed(tx.conn, user_id):
             due = utcnow() + timedelta(seconds=cfg.email_offline_s)
-            await schedule(tx.conn, EMAIL_CHECK, str(user_id), due, {"user_id": user_id})
+            await tx.schedule(EMAIL_CHECK, str(user_id), due, {"user_id": user_id})
         return
     pages = await q.unread_not_emailed(tx.conn, user_id)
     _, email, last_seen = await q.user_contact(tx.conn, user_id)
@@ -237,7 +237,7 @@ async def _email_check(services: Services, tx: Transaction, user_id: int) -> Non
         waits.append(email_sent_at + timedelta(seconds=cfg.email_digest_s))
     due = max(waits)
     if due > now:
-        await schedule(tx.conn, EMAIL_CHECK, str(user_id), due, {"user_id": user_id})
+        await tx.schedule(EMAIL_CHECK, str(user_id), due, {"user_id": user_id})
         return
     lines = [
         f"- {pg.sender_name}{'（紧急）' if pg.priority == 'urgent' else ''}: {pg.body}"
@@ -247,7 +247,7 @@ async def _email_check(services: Services, tx: Transaction, user_id: int) -> Non
         lines
     )
     await enqueue(
-        tx.conn,
+        tx,
         kind="email",
         topic=EMAIL_TOPIC,
         user_id=user_id,
@@ -257,10 +257,12 @@ async def _email_check(services: Services, tx: Transaction, user_id: int) -> Non
         refs=[pg.message_id for pg in pages],
     )
     await q.email_sent_now(tx.conn, user_id)
-    services.outbox.wake_after_commit(tx)
 
 
 @outbox.sent(EMAIL_TOPIC)
 async def email_sent(services: Services, tx: Transaction, row: OutboxRow) -> None:
     assert row.user_id is not None
     await emit_receipts(tx, await q.mark_emailed(tx.conn, row.user_id, row.refs))
+
+
+feature = Feature("notify", commands=commands, jobs=jobs, outbox=outbox)

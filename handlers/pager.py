@@ -7,7 +7,7 @@ what they do when they fall due, and holds the preferences the fallback reads.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -18,17 +18,39 @@ import msgspec
 from handlers.directory import resolved_recipients, user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
-from server.events import Attachment, PagerMessage, PagerReceipt, UserRef
+from server.events import Attachment, Event, UserRef
+from server.feature import Feature
 from server.services import Services
 from server.stream import Ack, Transaction, utcnow
-from server.timers import Due, per_user_sql, upsert_sql
 from storage import directory as dq
 from storage import files as fq
 from storage import idempotency as idem
 from storage import pager as q
 from storage.files import FileRecord
-from storage.pool import Params
+from storage.jobs import Due
 from storage.records import User
+
+
+# --- events ---------------------------------------------------------------------------------------
+class PagerMessage(Event):
+    type = "pager.message"
+    message_id: str
+    from_: UserRef = msgspec.field(name="from")
+    body: str
+    priority: str
+    attachments: list[Attachment]
+    reply_to: str | None
+    sent_at: datetime
+    via: str  # "web" or "sms" (a reply sent from a phone)
+
+
+class PagerReceipt(Event):
+    type = "pager.receipt"
+    message_id: str
+    user_id: str
+    state: str  # delivered, read, sms_sent, sms_failed, emailed
+    at: datetime
+
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +183,7 @@ async def _send_together(services: Services, pages: list[Page]) -> list[dict[str
     pairs = list(zip(unique, ids, strict=True))
     try:
         async with services.stream.transaction(one_statement=True) as tx:
-            await _store(services, tx, pairs, sent_at, lambda p: idem.insert_sql(p, keys, encoded))
+            await _store(services, tx, pairs, sent_at, (keys, encoded))
         claimed = [True] * len(unique)
     except asyncpg.UniqueViolationError as exc:
         if not idem.claimed_before(exc):
@@ -182,10 +204,10 @@ async def _store(
     tx: Transaction,
     pages: list[tuple[Page, int]],
     sent_at: datetime,
-    claim: Callable[[Params], str] | None = None,
+    claims: tuple[list[idem.Key], list[bytes]] | None = None,
 ) -> None:
     """One statement: each page's pager.message to its recipients, the pages and their
-    recipients, the SMS and e-mail timers, and (`claim`) the idempotency keys."""
+    recipients, the SMS and e-mail timers, and the idempotency keys with their answers."""
     rows = [
         q.NewPage(
             i,
@@ -199,17 +221,15 @@ async def _store(
         )
         for p, i in pages
     ]
-
-    def ctes(params: Params) -> str:
-        claims = f", claims AS ({claim(params)})" if claim is not None else ""
-        return (
-            claims
-            + q.page_rows(params, rows, sent_at)
-            + _fallback_timers(services, tx, params, pages, sent_at)
-        )
-
+    sms_timers, email_check = _fallback_timers(services, pages, sent_at)
+    wake = [d.due_at for d in sms_timers] + ([email_check[2]] if email_check else [])
+    if wake:
+        tx.job_set(min(wake))
     await tx.emit_many(
-        [([r.id for r in p.recipients], _message(p, i, sent_at)) for p, i in pages], also=ctes
+        [([r.id for r in p.recipients], _message(p, i, sent_at)) for p, i in pages],
+        also=q.page_writes(
+            rows, sent_at, claims=claims, sms_timers=sms_timers, email_check=email_check
+        ),
     )
 
 
@@ -241,17 +261,12 @@ def _message(page: Page, message_id: int, sent_at: datetime) -> PagerMessage:
 
 
 def _fallback_timers(
-    services: Services,
-    tx: Transaction,
-    params: Params,
-    pages: list[tuple[Page, int]],
-    sent_at: datetime,
-) -> str:
-    """CTEs setting the new pages' SMS timers and their recipients' e-mail checks, armed to wake
-    the timer worker once the transaction commits."""
+    services: Services, pages: list[tuple[Page, int]], sent_at: datetime
+) -> tuple[list[Due], tuple[str, list[int], datetime] | None]:
+    """The new pages' SMS timers and their recipients' e-mail check (handlers/notify.py runs
+    them). The pages of a batch fall due together: one timer of each kind for all of them (keyed
+    by the first page), not one per page."""
     cfg = services.config
-    # The pages of a batch fall due together: one timer of each kind for all of them (keyed by
-    # the first page), not one per page.
     texted = [i for page, i in pages if any(r.phone for r in page.recipients)]
     urgent = [i for page, i in pages if page.priority == "urgent" and i in texted]
     due: list[Due] = []
@@ -262,17 +277,10 @@ def _fallback_timers(
         if ids:
             when = sent_at + timedelta(seconds=after)
             due.append(Due(kind, str(ids[0]), when, {"message_ids": ids}))
-    ctes = ""
-    wake = [d.due_at for d in due]
-    if due:
-        ctes += f", sms_timers AS ({upsert_sql(params, due)})"
     emails = sorted({r.id for page, _ in pages for r in page.recipients if r.email})
-    if services.outbox.mailer is not None and emails:
-        wake.append(sent_at + timedelta(seconds=cfg.email_offline_s))
-        ctes += f", email_timers AS ({per_user_sql(params, EMAIL_CHECK, emails, wake[-1])})"
-    if wake:
-        services.timers.wake_after_commit(tx, min(wake))
-    return ctes
+    if services.outbox.mailer is None or not emails:
+        return due, None
+    return due, (EMAIL_CHECK, emails, sent_at + timedelta(seconds=cfg.email_offline_s))
 
 
 # --- receipts -----------------------------------------------------------------------------------
@@ -440,3 +448,12 @@ async def reply_by_sms(
         via="sms",
     )
     return await send(services, page)
+
+
+feature = Feature(
+    "pager",
+    commands=commands,
+    ack_hooks=(delivered_on_ack,),
+    inbound_sms=((20, reply_by_sms),),  # after a circulation's `Y <code>`
+    chores=((10.0, deliver_acked),),
+)

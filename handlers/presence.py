@@ -13,17 +13,45 @@ import msgspec
 from handlers.directory import user_ref, whereabouts_view
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found
-from server.events import NoteReceived, NotesWaiting, WhereaboutsChanged
+from server.events import Event, UserRef, WhereaboutsView
+from server.feature import Feature
 from server.hub import board_topic
+from server.jobs import JobSet
 from server.services import Services
 from server.stream import Transaction
-from server.timers import TimerSet, cancel, schedule
 from storage import directory as dq
 from storage import presence as q
 from storage.records import User, Whereabouts
 
+
+# --- events ---------------------------------------------------------------------------------------
+class WhereaboutsChanged(Event):
+    type = "whereabouts.changed"
+    durable = False
+    user_id: str
+    whereabouts: WhereaboutsView
+    reason: str  # "set" | "expired"
+
+
+class NotesWaiting(Event):
+    """A board row's count of unread notes changed (not in the contract's list; ephemeral)."""
+
+    type = "notes.waiting"
+    durable = False
+    user_id: str
+    notes_waiting: int
+
+
+class NoteReceived(Event):
+    type = "note.received"
+    note_id: str
+    from_: UserRef = msgspec.field(name="from")
+    body: str
+    at: datetime
+
+
 commands = CommandSet()
-timers = TimerSet()
+jobs = JobSet()
 
 Status = Literal[
     "in_office", "in_meeting", "business_trip", "on_leave", "out", "remote", "off_duty"
@@ -70,12 +98,7 @@ async def _announce(
     if user.department_id is None:
         return
     event = WhereaboutsChanged(user_id=str(user.id), whereabouts=whereabouts_view(w), reason=reason)
-    department_id = user.department_id
-
-    async def push() -> None:
-        await services.hub.to_topic(board_topic(department_id), event)
-
-    tx.after_commit(push)
+    tx.publish(board_topic(user.department_id), event)
 
 
 @commands("whereabouts.set")
@@ -94,15 +117,14 @@ async def whereabouts_set(ctx: Ctx, p: WhereaboutsSet) -> dict[str, Any]:
         )
         if until is not None and p.status != q.DEFAULT_STATUS:
             payload = {"user_id": target.id, "until": until.isoformat()}
-            await schedule(tx.conn, EXPIRE, str(target.id), until, payload)
-            ctx.services.timers.wake_after_commit(tx, until)
+            await tx.schedule(EXPIRE, str(target.id), until, payload)
         else:
-            await cancel(tx.conn, EXPIRE, str(target.id))
+            await tx.cancel(EXPIRE, str(target.id))
         await _announce(ctx.services, tx, target, w, "set")
     return {"user_id": str(target.id), "whereabouts": whereabouts_view(w)}
 
 
-@timers(EXPIRE)
+@jobs(EXPIRE)
 async def whereabouts_expire(
     services: Services, tx: Transaction, payloads: list[dict[str, Any]]
 ) -> None:
@@ -195,13 +217,8 @@ async def notes_leave(ctx: Ctx, p: NotesLeave) -> dict[str, Any]:
 def _announce_waiting(services: Services, tx: Transaction, user: User, waiting: int) -> None:
     if user.department_id is None:
         return
-    department_id = user.department_id
     event = NotesWaiting(user_id=str(user.id), notes_waiting=waiting)
-
-    async def push() -> None:
-        await services.hub.to_topic(board_topic(department_id), event)
-
-    tx.after_commit(push)
+    tx.publish(board_topic(user.department_id), event)
 
 
 class NotesList(Input):
@@ -267,3 +284,6 @@ class DelegatesList(Input):
 async def delegates_list(ctx: Ctx, p: DelegatesList) -> dict[str, Any]:
     rows = await q.delegates_of(ctx.db, ctx.user.id)
     return {"delegates": [{"id": str(i), "name": n} for i, n in rows]}
+
+
+feature = Feature("presence", commands=commands, jobs=jobs)

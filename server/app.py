@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +21,11 @@ from server.bus import Bus
 from server.commands import Registry
 from server.config import Config
 from server.eio import settle
+from server.feature import Feature
 from server.http import add_routes, errors_middleware
 from server.hub import Hub
-from server.keys import CONFIG, DSN, POOL, SERVICES, SIO
+from server.jobs import Jobs
+from server.keys import CONFIG, DSN, FEATURES_KEY, POOL, SERVICES, SIO
 from server.limits import RateLimiter
 from server.mailer import Mailer
 from server.metrics import Metrics
@@ -33,7 +36,6 @@ from server.services import Services
 from server.sms import LogGateway, make_gateway, render_dev_page
 from server.sockets import attach, build_sio
 from server.stream import Stream
-from server.timers import Timers
 from storage import directory as dq
 from storage.database import open_database
 
@@ -42,24 +44,26 @@ log = logging.getLogger(__name__)
 # On shutdown: how long running commands may take to be answered, and disconnect handlers to end.
 SHUTDOWN_DRAIN_S = 10.0
 
-COMMAND_SETS = [
-    connection_commands.commands,
-    directory.commands,
-    presence.commands,
-    pager.commands,
-    notify.commands,
-    circulation.commands,
-    meetings.commands,
-    admin.commands,
+# The features, each declared once in its module (server/feature.py); the plumbing's first.
+PLUMBING = [
+    Feature("connection", commands=connection_commands.commands),
+    Feature("outbox", jobs=outbox_jobs),
+    Feature("sms_inbound", routes=sms_inbound.routes),
 ]
-TIMER_SETS = [presence.timers, notify.timers, circulation.timers]
-OUTBOX_SETS = [notify.outbox]
-ROUTE_TABLES = [files.routes, admin.routes, sms_inbound.routes, meetings.routes]
-# Asked in order: a circulation confirmation (`Y <code>`) before a plain reply to a page.
-INBOUND_SMS = [circulation.confirm_by_sms, pager.reply_by_sms]
+FEATURES = [
+    *PLUMBING,
+    directory.feature,
+    presence.feature,
+    pager.feature,
+    notify.feature,
+    circulation.feature,
+    meetings.feature,
+    files.feature,
+    admin.feature,
+]
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, features: Sequence[Feature] = tuple(FEATURES)) -> web.Application:
     # Bodies are read with their endpoint's own bound (server/http.py read_body); anything
     # read without one gets no more than a frame.
     app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_frame_bytes)
@@ -73,8 +77,9 @@ def create_app(config: Config) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
     app[SIO] = sio
     add_routes(app, config.web_dist)
-    for table in ROUTE_TABLES:
-        app.router.add_routes(table)
+    app[FEATURES_KEY] = list(features)
+    for feature in features:
+        app.router.add_routes(feature.routes)
     app.router.add_get("/dev/sms", dev_sms_page)
     app.on_shutdown.append(_close_sockets)
     app.cleanup_ctx.append(_database)
@@ -121,8 +126,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await auth.load_revoked()
     hub = Hub(sio, stream, bus, metrics)
     gateway = make_gateway(config.sms_gateway, config.resolved_sms_secret())
-    outbox = Outbox(OUTBOX_SETS, gateway=gateway, mailer=Mailer.from_url(config.smtp_url))
-    jobs = Timers(stream, [*TIMER_SETS, outbox_jobs], metrics)
+    features = app[FEATURES_KEY]
+    outbox = Outbox(
+        [f.outbox for f in features], gateway=gateway, mailer=Mailer.from_url(config.smtp_url)
+    )
+    jobs = Jobs(stream, [f.jobs for f in features], metrics)
     jobs.tune(
         OUTBOX_SEND, max_attempts=config.outbox_max_attempts, backoff_s=config.outbox_backoff_s
     )
@@ -133,16 +141,17 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         stream=stream,
         auth=auth,
         hub=hub,
-        timers=jobs,
-        registry=Registry(COMMAND_SETS),
+        jobs=jobs,
+        registry=Registry([f.commands for f in features]),
         limiter=RateLimiter(config.rate_per_s, config.rate_burst),
         metrics=metrics,
         sio=sio,
         outbox=outbox,
-        inbound_sms=list(INBOUND_SMS),
+        inbound_sms=[read for _, read in sorted(r for f in features for r in f.inbound_sms)],
     )
-    stream.ack_hooks.append(pager.delivered_on_ack)
-    hub.on_disconnect.append(meetings.leave_on_disconnect(services))
+    for feature in features:
+        stream.ack_hooks.extend(feature.ack_hooks)
+        hub.on_disconnect.extend(functools.partial(h, services) for h in feature.on_disconnect)
     attach(sio, services)
 
     async def on_revoked(msg: dict[str, object]) -> None:
@@ -182,17 +191,13 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 async def _sweep(services: Services) -> None:
-    """Drop sockets whose token expired without renewal; forget stale limiter state; mark
-    delivered what an ack whose own marking failed acknowledged."""
+    """Drop sockets whose token expired without renewal; forget stale limiter state."""
     now = time.time()
     for conn in [c for c in services.hub.by_sid.values() if c.token_exp < now]:
         log.info("disconnecting expired socket of user %s", conn.user_id)
         await services.hub.drop(conn)
     services.limiter.sweep()
     services.auth.forget_old_revocations()
-    redone = await pager.deliver_acked(services)
-    if redone:
-        log.warning("marked the acknowledged pages of %d users delivered late", redone)
 
 
 async def _prune(services: Services) -> None:
@@ -203,7 +208,7 @@ async def _prune(services: Services) -> None:
 
 
 def _every(
-    seconds: float, job: Callable[[], Awaitable[None]], name: str
+    seconds: float, job: Callable[[], Awaitable[Any]], name: str
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     async def loop() -> None:
         while True:
@@ -219,18 +224,22 @@ def _every(
 async def _background(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     config = services.config
-    jobs: list[Coroutine[Any, Any, None]] = [
-        services.timers.run(services),
+    loops: list[Coroutine[Any, Any, None]] = [
+        services.jobs.run(services),
         _every(config.token_sweep_s, lambda: _sweep(services), "sweep")(),
         _every(3600, lambda: _prune(services), "prune")(),
     ]
-    tasks = [asyncio.create_task(job) for job in jobs]
+    for feature in app[FEATURES_KEY]:
+        for seconds, chore in feature.chores:
+            name = f"{feature.name}.{chore.__name__}"
+            loops.append(_every(seconds, functools.partial(chore, services), name)())
+    tasks = [asyncio.create_task(loop) for loop in loops]
     yield
-    services.timers.stop()
+    services.jobs.stop()
     pending = set(tasks)
     while pending:  # cancel again if a cancel was swallowed, rather than wait forever
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=1)
     with contextlib.suppress(Exception):  # the database may be gone already
-        await services.timers.release()
+        await services.jobs.release()

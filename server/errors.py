@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
-HTTP_STATUS = {
+# The contract's error codes (§3), and `token_expired`, the reason a socket's connect is refused.
+ErrorCode = Literal[
+    "bad_request",
+    "unauthorized",
+    "token_expired",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "too_large",
+    "rate_limited",
+    "unavailable",
+    "internal",
+]
+
+HTTP_STATUS: dict[ErrorCode, int] = {
     "bad_request": 400,
     "unauthorized": 401,
     "token_expired": 401,
@@ -18,8 +32,13 @@ HTTP_STATUS = {
 }
 
 
+assert set(HTTP_STATUS) == set(get_args(ErrorCode))
+
+
 class AppError(Exception):
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -27,7 +46,7 @@ class AppError(Exception):
 
     @property
     def status(self) -> int:
-        return HTTP_STATUS.get(self.code, 400)
+        return HTTP_STATUS[self.code]
 
     def envelope(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}

@@ -11,10 +11,10 @@ import msgspec
 from aiohttp import web
 
 from server.auth import user_view
-from server.errors import AppError, bad_request, ok
+from server.errors import HTTP_STATUS, AppError, ErrorCode, bad_request, ok
 from server.keys import SERVICES
 from storage import directory as dq
-from storage.pool import transient
+from storage.pool import ping, transient
 from storage.records import User
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,8 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     except web.HTTPException as exc:
         if not request.path.startswith("/api/"):
             raise
-        code = {404: "not_found", 405: "bad_request", 413: "too_large"}.get(
-            exc.status, "bad_request"
-        )
+        by_status: dict[int, ErrorCode] = {404: "not_found", 405: "bad_request", 413: "too_large"}
+        code = by_status.get(exc.status, "bad_request")
         return envelope_response(AppError(code, exc.reason).envelope(), exc.status)
     except ConnectionResetError:
         # The client went away mid-request (a websocket given up before its upgrade, say):
@@ -156,7 +155,7 @@ async def command(request: web.Request) -> web.Response:
     answer = await services.registry.dispatch(
         services, user, None, request.match_info["name"], await _body(request)
     )
-    status = 200 if answer["ok"] else AppError(answer["error"]["code"], "").status
+    status = 200 if answer["ok"] else HTTP_STATUS[answer["error"]["code"]]
     return envelope_response(answer, status)
 
 
@@ -168,7 +167,7 @@ async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     checks: dict[str, str] = {}
     try:
-        await services.pool.fetchval("SELECT 1")
+        await ping(services.pool)
         checks["database"] = "ok"
     except Exception as exc:  # reported, not raised: this is the answer
         checks["database"] = f"down: {type(exc).__name__}"

@@ -87,6 +87,7 @@ class Hub:
         # Run after a connection is gone (its topics still listed): a meeting room, say, is left.
         self.on_disconnect: list[Callable[[Connection], Awaitable[None]]] = []
         self.last_seen: dict[int, datetime] = {}
+        stream.to_topic = self.to_topic
         bus.on(EVENTS, self._on_events)
         bus.on(TOPIC, self._on_topic)
         bus.on(USERS, self._on_users)
@@ -172,6 +173,11 @@ class Hub:
             subs.discard(conn)
             if not subs:
                 del self.subscribers[topic]
+
+    def close_topic(self, topic: str) -> None:
+        """Unsubscribe every connection of this node from the topic (a meeting room closed)."""
+        for conn in list(self.subscribers.get(topic, ())):
+            self.unsubscribe(conn, topic)
 
     def users_in(self, topic: str) -> set[int]:
         """Who has a connection subscribed to the topic on this node."""

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from server.config import Config
+    from server.feature import Feature
     from server.services import Services
     from server.sockets import LiaisonServer
 
@@ -18,3 +19,4 @@ DSN: web.AppKey[str] = web.AppKey("dsn")
 POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool")
 SIO: web.AppKey[LiaisonServer] = web.AppKey("sio")
 SERVICES: web.AppKey[Services] = web.AppKey("services")
+FEATURES_KEY: web.AppKey[list[Feature]] = web.AppKey("features")

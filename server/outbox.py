@@ -14,13 +14,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import asyncpg
-import msgspec
-
 from server.delivery import SendFailed
 from server.jobs import GiveUp, JobSet, Retry
 from server.sms import SmsGateway
 from server.stream import Transaction, utcnow
+from storage import outbox as q
+from storage.outbox import SEND, OutboxRow
+
+__all__ = ["SEND", "Outbox", "OutboxRow", "OutboxSet", "enqueue", "jobs"]
 
 if TYPE_CHECKING:
     from server.mailer import Mailer
@@ -28,20 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SEND = "outbox.send"  # the job kind: its key is the row's id
 jobs = JobSet()
-
-
-class OutboxRow(msgspec.Struct, frozen=True):
-    id: int
-    kind: str
-    topic: str
-    user_id: int | None
-    address: str
-    subject: str
-    body: str
-    refs: list[int]
-    attempts: int
 
 
 Hook = Callable[["Services", Transaction, OutboxRow], Awaitable[None]]
@@ -71,7 +59,7 @@ class OutboxSet:
 
 
 async def enqueue(
-    conn: asyncpg.Connection,
+    tx: Transaction,
     *,
     kind: str,
     topic: str,
@@ -81,22 +69,17 @@ async def enqueue(
     refs: list[int],
     subject: str = "",
 ) -> int:
-    """Part of the caller's transaction: nothing goes out unless it commits (the caller wakes
-    the job worker: `Outbox.wake_after_commit`)."""
-    return int(
-        await conn.fetchval(
-            "WITH row AS (INSERT INTO outbox (kind, topic, user_id, address, subject, body, refs)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)"
-            f" INSERT INTO jobs (kind, key, payload) SELECT '{SEND}', id::text,"
-            " jsonb_build_object('id', id) FROM row RETURNING key::bigint",
-            kind,
-            topic,
-            user_id,
-            address,
-            subject,
-            body,
-            refs,
-        )
+    """Part of the caller's transaction: nothing goes out unless it commits, and then at once."""
+    tx.job_set(utcnow())
+    return await q.insert(
+        tx.conn,
+        kind=kind,
+        topic=topic,
+        user_id=user_id,
+        address=address,
+        subject=subject,
+        body=body,
+        refs=refs,
     )
 
 
@@ -115,11 +98,6 @@ class Outbox:
             self.on_sent.update(s.on_sent)
             self.on_failed.update(s.on_failed)
 
-    @staticmethod
-    def wake_after_commit(tx: Transaction) -> None:
-        """Rows were enqueued in `tx`: their jobs are due now."""
-        tx.job_set(utcnow())
-
     async def _send(self, row: OutboxRow) -> None:
         if row.kind == "sms":
             await self.gateway.send(str(row.id), row.address, row.body)
@@ -129,28 +107,14 @@ class Outbox:
             await self.mailer.send(row.address, row.subject, row.body, f"outbox-{row.id}")
 
 
-async def _pending(tx: Transaction, row_id: int) -> OutboxRow | None:
-    rec = await tx.conn.fetchrow(
-        "SELECT id, kind, topic, user_id, address, subject, body, refs, attempts"
-        " FROM outbox WHERE id = $1 AND state = 'pending' FOR UPDATE",
-        row_id,
-    )
-    return None if rec is None else OutboxRow(**dict(rec))
-
-
 async def _failed(
     services: Services, tx: Transaction, payload: dict[str, object], error: str
 ) -> None:
-    row = await _pending(tx, int(str(payload["id"])))
+    row = await q.pending_for_update(tx.conn, int(str(payload["id"])))
     if row is None:
         return
     log.warning("outbox %s %s failed for good: %s", row.kind, row.id, error)
-    await tx.conn.execute(
-        "UPDATE outbox SET state = 'failed', attempts = $2, last_error = $3 WHERE id = $1",
-        row.id,
-        row.attempts + 1,
-        error[:500],
-    )
+    await q.mark_failed(tx.conn, row.id, row.attempts + 1, error)
     hook = services.outbox.on_failed.get(row.topic)
     if hook:
         await hook(services, tx, row)
@@ -162,7 +126,7 @@ async def send(services: Services, tx: Transaction, payloads: list[dict[str, obj
     says it is final, GiveUp (dead at once, and `failed` below marks the row)."""
     outbox = services.outbox
     for payload in payloads:
-        row = await _pending(tx, int(str(payload["id"])))
+        row = await q.pending_for_update(tx.conn, int(str(payload["id"])))
         if row is None:
             continue  # sent already (a retry of a send whose commit was lost), or failed
         try:
@@ -171,11 +135,7 @@ async def send(services: Services, tx: Transaction, payloads: list[dict[str, obj
             if exc.final:
                 raise GiveUp(str(exc)) from exc
             raise Retry(str(exc)) from exc
-        await tx.conn.execute(
-            "UPDATE outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1"
-            " WHERE id = $1",
-            row.id,
-        )
+        await q.mark_sent(tx.conn, row.id)
         hook = outbox.on_sent.get(row.topic)
         if hook:
             await hook(services, tx, row)

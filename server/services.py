@@ -20,11 +20,11 @@ if TYPE_CHECKING:
     from server.commands import Registry
     from server.config import Config
     from server.hub import Hub
+    from server.jobs import Jobs
     from server.limits import RateLimiter
     from server.metrics import Metrics
     from server.outbox import Outbox
     from server.stream import Stream
-    from server.timers import Timers
 
 
 @dataclass(slots=True)
@@ -35,7 +35,7 @@ class Services:
     stream: Stream
     auth: Auth
     hub: Hub
-    timers: Timers
+    jobs: Jobs
     registry: Registry
     limiter: RateLimiter
     metrics: Metrics

@@ -20,60 +20,12 @@ from server.batch import Batcher
 from server.bus import Bus, Committed
 from server.events import Event
 from storage import jobs
+from storage import stream as sq
 from storage.pool import Params, retrying
 
 log = logging.getLogger(__name__)
 
 _encode = msgspec.json.encode
-
-# Events for lists of users (a user may appear under several events, and gets them in list
-# order), one statement however many events and recipients: lock the streams in id order (no
-# deadlock between overlapping fan-outs; the count makes the update wait for every lock), bump
-# each by its count and append. The streams are named by `= ANY` too, not only by the join:
-# joined alone, PostgreSQL read every stream for a batch of a few (a seq scan of all 2,001 in
-# the pager benchmark, 0.3 ms of a 1 ms statement). Each event's type and data are sent once,
-# in two JSON arrays indexed by event number; a user's event numbers are its run in $4 ($3:
-# where it starts, $2: how long). Only joins the planner cannot misjudge: with `JOIN`s between
-# CTEs it looped 5,000 x 5,000 rows once (a 10 s page). A caller's own CTEs (`-- also`) see
-# the new events as `appended(user_id, seq, k)`, k being the event's number, so rows that name
-# an event's seq are written in the same round trip.
-_EMIT = """
-WITH users AS (
-    SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(user_id, n, first)
-), locked AS (
-    SELECT user_id FROM streams WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE
-), bumped AS (
-    UPDATE streams s SET seq = s.seq + u.n FROM users u
-    WHERE s.user_id = u.user_id AND s.user_id = ANY($1::bigint[])
-      AND (SELECT count(*) FROM locked) >= 0
-    RETURNING s.user_id, s.seq - u.n AS base, u.n, u.first
-), appended AS (
-    SELECT b.user_id, b.base + i AS seq, ($4::int[])[b.first + i] AS k
-    FROM bumped b, generate_series(1, b.n) AS i
-), stored AS (
-    INSERT INTO events (user_id, seq, type, at, data)
-    SELECT user_id, seq, $5::jsonb ->> k, $7, $6::jsonb -> k FROM appended
-)
--- also
-SELECT user_id, seq, k FROM appended
-"""
-_EMIT_PARAMS = 7
-
-
-# Cumulative acks of several users: each one's mark moves forward only, never past its stream.
-_ACK = """
-WITH wanted AS (
-    SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS t(user_id, seq)
-), old AS (
-    SELECT s.user_id, s.acked_seq FROM streams s JOIN wanted USING (user_id)
-    WHERE s.user_id = ANY($1::bigint[])
-    ORDER BY s.user_id FOR UPDATE OF s
-)
-UPDATE streams s SET acked_seq = w.seq, acked_at = now()
-FROM wanted w JOIN old USING (user_id)
-WHERE s.user_id = w.user_id AND w.seq > old.acked_seq AND w.seq <= s.seq
-RETURNING s.user_id, old.acked_seq AS previous, s.acked_seq AS new
-"""
 
 
 class Ack(NamedTuple):
@@ -82,22 +34,6 @@ class Ack(NamedTuple):
     user_id: int
     previous: int
     new: int
-
-
-# Each resuming (user, last_seq): the stream's current seq and the events after last_seq, unless
-# more are missed than the replay limit; one row per event, or one with NULLs when none.
-_REPLAY = """
-SELECT w.i, s.seq AS current, e.seq, e.type, e.at, e.data::text AS data
-FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS w(user_id, last_seq, i)
-LEFT JOIN streams s ON s.user_id = w.user_id
-LEFT JOIN LATERAL (
-    SELECT seq, type, at, data FROM events
-    WHERE user_id = w.user_id AND seq > w.last_seq AND seq <= s.seq
-      AND s.seq - w.last_seq <= $3
-    ORDER BY seq
-) e ON true
-ORDER BY w.i, e.seq
-"""
 
 
 def utcnow() -> datetime:
@@ -116,6 +52,13 @@ class Transaction:
     # event type -> the job kinds subscribed to it (written with the events)
     subscribers: dict[str, list[str]] = field(default_factory=dict)
     jobs_due: datetime | None = None  # the earliest job this transaction set
+    published: list[tuple[str, Event]] = field(default_factory=list)
+
+    def publish(self, topic: str, event: Event) -> None:
+        """An ephemeral event for the subscribers of `topic` (a board, a meeting room), on every
+        node, once this transaction commits."""
+        assert not event.durable, f"{event.type} is durable: use emit"
+        self.published.append((topic, event))
 
     async def schedule(
         self, kind: str, key: str, run_at: datetime, payload: dict[str, Any]
@@ -174,19 +117,21 @@ class Transaction:
             flat.extend(runs[user_id])
         at = utcnow()
         encoded = [_encode(ev) for _, ev in groups]
-        p = Params(_EMIT_PARAMS + 1)
-        ctes = self._subscribed_jobs(p, groups, at) + (also(p) if also is not None else "")
-        sql = _EMIT.replace("-- also", ctes) if ctes else _EMIT
-        rows = await self.conn.fetch(
-            sql,
-            users,
-            counts,
-            firsts,
-            flat,
+        subscribed = [
+            (k, kind)
+            for k, (_, ev) in enumerate(groups)
+            for kind in self.subscribers.get(ev.type, ())
+        ]
+        if subscribed:
+            self.job_set(at)
+        rows = await sq.append(
+            self.conn,
+            (users, counts, firsts, flat),
             _encode([ev.type for _, ev in groups]),
             b"[" + b",".join(encoded) + b"]",
             at,
-            *p.args,
+            subscribed,
+            also,
         )
         for user_id, seq, k in rows:
             out[k][user_id] = seq
@@ -195,36 +140,6 @@ class Transaction:
             for user_id in sorted(mine):
                 self.events.append(Committed(user_id, mine[user_id], ev.type, at, data))
         return out
-
-    def _subscribed_jobs(
-        self, p: Params, groups: Sequence[tuple[Iterable[int], Event]], at: datetime
-    ) -> str:
-        """A CTE writing one job per (subscribed kind, event): the async handlers of these events
-        exist if and only if the events commit. The event's id is its first recipient's
-        (user, seq), so a job is never written twice for one event."""
-        pairs = [
-            (k, kind)
-            for k, (_, ev) in enumerate(groups)
-            for kind in self.subscribers.get(ev.type, ())
-        ]
-        if not pairs:
-            return ""
-        self.job_set(at)
-        return f"""
-, subscribed_jobs AS (
-    INSERT INTO jobs (kind, key, payload)
-    SELECT s.kind, g.event_id, jsonb_build_object('event_id', g.event_id, 'type',
-           $5::jsonb ->> s.k, 'at', $7::timestamptz, 'users', g.users, 'data', $6::jsonb -> s.k)
-    FROM unnest({p([k for k, _ in pairs], "int[]")}, {p([kind for _, kind in pairs], "text[]")})
-         AS s(k, kind)
-    JOIN (
-        SELECT k, (array_agg(user_id ORDER BY user_id))[1] || ':'
-                  || (array_agg(seq ORDER BY user_id))[1] AS event_id,
-               array_agg(user_id ORDER BY user_id) AS users
-        FROM appended GROUP BY k
-    ) g ON g.k = s.k
-    ON CONFLICT (kind, key) DO NOTHING
-)"""
 
     def after_commit(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Run `fn` (an ephemeral push, say) only if and after the transaction commits."""
@@ -252,6 +167,8 @@ class Stream:
         self.ack_hooks: list[AckHook] = []
         # event type -> the job kinds subscribed to it; set up by the job worker
         self.subscribers: dict[str, list[str]] = {}
+        # Sends an ephemeral event to a topic's subscribers; set up by the hub.
+        self.to_topic: Callable[[str, Event], Awaitable[None]] | None = None
         # Called after a commit that set jobs, with the earliest one's due time.
         self.jobs_set: Callable[[datetime], None] | None = None
         self._replays: Batcher[tuple[int, int | None], Replay] = Batcher(self._replay_many)
@@ -270,6 +187,9 @@ class Stream:
         if tx.jobs_due is not None and self.jobs_set is not None:
             self.jobs_set(tx.jobs_due)
         await self.bus.committed(tx.events)
+        if self.to_topic is not None:
+            for topic, event in tx.published:
+                await self.to_topic(topic, event)
         for fn in tx._after:
             try:
                 await fn()
@@ -283,19 +203,17 @@ class Stream:
         return await self._replays((user_id, last_seq))
 
     async def _replay_many(self, items: list[tuple[int, int | None]]) -> list[Replay]:
-        rows = await self.pool.fetch(
-            _REPLAY, [u for u, _ in items], [s for _, s in items], self.replay_limit
+        rows = await sq.replay(
+            self.pool, [u for u, _ in items], [s for _, s in items], self.replay_limit
         )
         currents = [0] * len(items)
         missed: list[list[Committed]] = [[] for _ in items]
         for r in rows:
-            i = r["i"] - 1
-            currents[i] = int(r["current"] or 0)
-            if r["seq"] is not None:
-                user_id = items[i][0]
-                missed[i].append(
-                    Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode())
-                )
+            i = r.i - 1
+            currents[i] = int(r.current or 0)
+            if r.seq is not None:
+                assert r.type is not None and r.at is not None and r.data is not None
+                missed[i].append(Committed(items[i][0], r.seq, r.type, r.at, r.data.encode()))
         out = []
         for (_, last_seq), current, events in zip(items, currents, missed, strict=True):
             # Too far behind, from the future, or some were pruned past retention: reset.
@@ -310,19 +228,11 @@ class Stream:
 
     async def head(self, user_id: int) -> int:
         """The user's last seq (0 before any event)."""
-        return int(
-            await self.pool.fetchval("SELECT seq FROM streams WHERE user_id = $1", user_id) or 0
-        )
+        return await sq.head(self.pool, user_id)
 
     async def fetch_range(self, user_id: int, after: int, upto: int) -> list[Committed]:
-        rows = await self.pool.fetch(
-            "SELECT seq, type, at, data::text AS data FROM events"
-            " WHERE user_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
-            user_id,
-            after,
-            upto,
-        )
-        return [Committed(user_id, r["seq"], r["type"], r["at"], r["data"].encode()) for r in rows]
+        rows = await sq.between(self.pool, user_id, after, upto)
+        return [Committed(user_id, r.seq, r.type, r.at, r.data.encode()) for r in rows]
 
     async def ack(self, user_id: int, seq: int) -> tuple[int, int] | None:
         """Record a cumulative ack; returns (previous, new) when it moved forward.
@@ -340,9 +250,9 @@ class Stream:
             highest[user_id] = max(seq, highest.get(user_id, seq))
         # Cumulative and forward-only: running it again after a lost connection is harmless.
         rows = await retrying(
-            lambda: self.pool.fetch(_ACK, list(highest), list(highest.values())), "ack"
+            lambda: sq.ack(self.pool, list(highest), list(highest.values())), "ack"
         )
-        moves = [Ack(r["user_id"], r["previous"], r["new"]) for r in rows]
+        moves = [Ack(*r) for r in rows]
         if moves:
             await self.run_ack_hooks(moves)
         moved = {m.user_id: (m.previous, m.new) for m in moves}
@@ -370,12 +280,7 @@ class Stream:
         """Delete events older than the retention, in batches so no lock is held for long."""
         total = 0
         while True:
-            status = await self.pool.execute(
-                "DELETE FROM events WHERE ctid = ANY(ARRAY("
-                " SELECT ctid FROM events WHERE at < $1 LIMIT 5000))",
-                utcnow() - retention,
-            )
-            n = int(status.split()[-1])
+            n = await sq.prune_batch(self.pool, utcnow() - retention)
             total += n
             if n < 5000:
                 return total

@@ -1,6 +1,6 @@
-"""A database-polling worker loop, shared by the durable timers and the outbox: do items while
-any are due, then sleep until the next is due (at most POLL_S, so work queued by another node is
-noticed), wake early when poked, and stop cleanly."""
+"""The database-polling worker loop of the jobs (server/jobs.py): do items while any are due,
+then sleep until the next is due (at most POLL_S, so work queued by another node is noticed),
+wake early when poked, and stop cleanly."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import asyncpg
 
 if TYPE_CHECKING:
     from server.services import Services
-    from server.stream import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +35,6 @@ class Worker:
         if due is not None and due.timestamp() >= self._next_look > 0:
             return
         self._wake.set()
-
-    def wake_after_commit(self, tx: Transaction, due: datetime | None = None) -> None:
-        """Once `tx` (which queued work, due at `due` or now) commits, poke the loop."""
-
-        async def poke() -> None:
-            self.poke(due)
-
-        tx.after_commit(poke)
 
     def stop(self) -> None:
         """Finish the item at hand and return: a cancel alone can be lost (Python 3.11's

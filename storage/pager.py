@@ -3,12 +3,14 @@ bookkeeping. Every fan-out is one statement over arrays."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, time
 
 import asyncpg
 import msgspec
 
+from storage import idempotency as idem
+from storage import jobs
 from storage.pool import Executor, Params
 
 
@@ -88,6 +90,32 @@ class NewPage(msgspec.Struct, frozen=True):
 
 
 PAGE_IDS = "pager_messages"  # the table whose ids `storage.ids.IdBlocks` hands out for pages
+
+
+def page_writes(
+    pages: Sequence[NewPage],
+    sent_at: datetime,
+    *,
+    claims: tuple[Sequence[idem.Key], Sequence[bytes]] | None,
+    sms_timers: Sequence[jobs.Due],
+    email_check: tuple[str, list[int], datetime] | None,
+) -> Callable[[Params], str]:
+    """What rides in the append of a batch's pager.message events, event k being `pages[k]`'s,
+    so that the whole fan-out is one statement, one round trip: the senders' idempotency keys
+    with their answers (`claims`; the statement fails as a whole on a key claimed before), the
+    pages with their attachments and a recipient row naming each appended seq, the SMS timers
+    and the e-mail check (kind, users, when)."""
+
+    def ctes(p: Params) -> str:
+        out = f", claims AS ({idem.insert_sql(p, *claims)})" if claims is not None else ""
+        out += page_rows(p, pages, sent_at)
+        if sms_timers:
+            out += f", sms_timers AS ({jobs.upsert_sql(p, sms_timers)})"
+        if email_check is not None:
+            out += f", email_timers AS ({jobs.per_user_sql(p, *email_check)})"
+        return out
+
+    return ctes
 
 
 def page_rows(p: Params, pages: Sequence[NewPage], sent_at: datetime) -> str:

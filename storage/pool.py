@@ -35,6 +35,11 @@ _LOST = (
 )
 
 
+async def ping(db: Executor) -> None:
+    """A round trip to the database (readiness)."""
+    await db.fetchval("SELECT 1")
+
+
 def transient(exc: BaseException) -> Literal["rolled_back", "lost"] | None:
     """Whether a database failure is passing: "rolled_back" (nothing happened; safe to run the
     transaction again), "lost" (the connection went; a retry is safe only for work that is

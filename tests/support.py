@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import inspect
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,22 +19,22 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from handlers import pager
-from server.app import create_app
+from server.app import FEATURES, create_app
 from server.config import Config
-from server.events import ALL_EVENTS
+from server.events import declared_events
+from server.feature import Feature
 from server.keys import SERVICES
 from server.services import Services
 from storage import idempotency as idem
 from storage.directory import get_user
 
 TEST_PASSWORD = "correct horse 1"
-EVENT_TYPES = {cls.type: cls for cls in ALL_EVENTS}
 
 
 def check_event(envelope: dict[str, Any]) -> None:
     """Every pushed event must be a declared type whose data decodes into its class (DESIGN §3)."""
     assert set(envelope) == {"seq", "type", "at", "data"}, envelope
-    cls = EVENT_TYPES[envelope["type"]]
+    cls = {c.type: c for c in declared_events()}[envelope["type"]]
     assert (envelope["seq"] is None) == (not cls.durable), envelope
     msgspec.convert(envelope["data"], cls, strict=False)
     msgspec.convert(envelope["at"], datetime, strict=False)
@@ -45,7 +45,11 @@ ADMIN = "admin"
 
 @contextlib.asynccontextmanager
 async def start_server(
-    database_url: str, data_dir: Path, password_hash: str, **overrides: Any
+    database_url: str,
+    data_dir: Path,
+    password_hash: str,
+    features: Sequence[Feature] = tuple(FEATURES),
+    **overrides: Any,
 ) -> AsyncIterator[LiveServer]:
     config = Config(
         database_url=database_url,
@@ -53,7 +57,7 @@ async def start_server(
         jwt_secret="test-secret-" + "x" * 40,
         **overrides,
     )
-    app = create_app(config)
+    app = create_app(config, features)
     ts = TestServer(app, host="127.0.0.1")
     await ts.start_server()
     srv = LiveServer(ts, password_hash)

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from server.events import NoteReceived, UserRef
+from handlers.presence import NoteReceived
+from server.events import UserRef
 from server.jobs import CLAIM, Jobs, JobSet
 from server.services import Services
 from server.stream import Transaction, utcnow
@@ -25,7 +26,7 @@ def _worker(
 ) -> tuple[Jobs, list[list[int]]]:
     """A worker for kind `test.tick` (the server's own is stopped, so it cannot take them), and
     the batches of `n`s it ran, recorded only once their transaction committed."""
-    srv.services.timers.stop()
+    srv.services.jobs.stop()
     ticks = JobSet()
     ran: list[list[int]] = []
 
@@ -157,7 +158,7 @@ async def worker_claim(server: LiveServer, worker: Jobs) -> list[Any]:
 
 async def test_async_handlers_run_after_commit_once_per_event(office: Office) -> None:
     services = office.server.services
-    services.timers.stop()
+    services.jobs.stop()
     handlers = JobSet()
     seen: list[dict[str, Any]] = []
 
