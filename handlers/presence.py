@@ -106,22 +106,68 @@ async def whereabouts_set(ctx: Ctx, p: WhereaboutsSet) -> dict[str, Any]:
     target = await _target(ctx, p.for_user)
     until = _check_until(p.until)
     async with ctx.transaction() as tx:
-        w = await q.set_whereabouts(
-            tx.conn,
-            user_id=target.id,
+        w = await set_whereabouts_for(
+            ctx.services,
+            tx,
+            target,
             status=p.status,
             note=p.note.strip(),
             location=p.location.strip(),
             until=until,
             set_by=ctx.user.id,
         )
-        if until is not None and p.status != q.DEFAULT_STATUS:
-            payload = {"user_id": target.id, "until": until.isoformat()}
-            await tx.schedule(EXPIRE, str(target.id), until, payload)
-        else:
-            await tx.cancel(EXPIRE, str(target.id))
-        await _announce(ctx.services, tx, target, w, "set")
     return {"user_id": str(target.id), "whereabouts": whereabouts_view(w)}
+
+
+async def set_whereabouts_for(
+    services: Services,
+    tx: Transaction,
+    target: User,
+    *,
+    status: str,
+    note: str,
+    location: str,
+    until: datetime | None,
+    set_by: int,
+) -> Whereabouts:
+    """Set someone's whereabouts (until a time, when given), live on their department's board;
+    also for other features (an approved leave)."""
+    w = await q.set_whereabouts(
+        tx.conn,
+        user_id=target.id,
+        status=status,
+        note=note,
+        location=location,
+        until=until,
+        set_by=set_by,
+    )
+    if until is not None and status != q.DEFAULT_STATUS:
+        payload = {"user_id": target.id, "until": until.isoformat()}
+        await tx.schedule(EXPIRE, str(target.id), until, payload)
+    else:
+        await tx.cancel(EXPIRE, str(target.id))
+    await _announce(services, tx, target, w, "set")
+    return w
+
+
+async def clear_whereabouts_set_as(
+    services: Services, tx: Transaction, target: User, marker: str
+) -> None:
+    """Back in the office, if the current whereabouts is the one whose note carries `marker`
+    (a withdrawn leave undoes its own whereabouts, not one set since)."""
+    current = (await q.whereabouts_of(tx.conn, [target.id])).get(target.id)
+    if current is None or marker not in current.note:
+        return
+    await set_whereabouts_for(
+        services,
+        tx,
+        target,
+        status=q.DEFAULT_STATUS,
+        note="",
+        location="",
+        until=None,
+        set_by=target.id,
+    )
 
 
 @jobs(EXPIRE)

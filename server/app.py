@@ -14,7 +14,17 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers import admin, circulation, directory, files, meetings, notify, pager, presence
+from handlers import (
+    admin,
+    circulation,
+    directory,
+    files,
+    meetings,
+    notify,
+    pager,
+    presence,
+    workflow,
+)
 from server import connection_commands, sms_inbound
 from server.auth import SESSION_REVOKED, Auth, hash_password
 from server.bus import Bus
@@ -60,6 +70,7 @@ FEATURES = [
     meetings.feature,
     files.feature,
     admin.feature,
+    workflow.feature,
 ]
 
 

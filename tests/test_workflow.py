@@ -1,0 +1,368 @@
+"""Approvals end to end over the public API: a leave runs its chain with live tasks and progress,
+conditions and skip rules choose the approvers, concurrent actions have one winner, retries have
+no second effect, the trail's hash chain finds an edit made in the database, delegation routes
+new tasks and gives them back, and an approved leave puts the applicant on leave on the board."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.support import Client, Office, eventually
+
+_keys = itertools.count()
+
+
+def _leave(days: float, start_in_h: float = -1) -> dict[str, Any]:
+    start = datetime.now(UTC) + timedelta(hours=start_in_h)
+    return {
+        "type": "事假",
+        "start": start.isoformat(),
+        "end": (start + timedelta(days=days)).isoformat(),
+        "days": days,
+        "reason": "家中有事",
+    }
+
+
+async def _call(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    p = await office.person(who)
+    return await office.server.command(p.token, name, payload)
+
+
+async def _ok(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    env = await _call(office, who, name, payload)
+    assert env["ok"], env
+    return dict(env["data"])
+
+
+async def _start(office: Office, who: str, key: str = "leave", **kw: Any) -> dict[str, Any]:
+    body = {"key": key, "client_msg_id": f"wf-{next(_keys)}", **kw}
+    body.setdefault("form", _leave(2))
+    return await _ok(office, who, "workflow.start", body)
+
+
+async def _task_of(tab: Client, instance_id: str) -> dict[str, Any]:
+    ev = await tab.wait_for(
+        lambda e: e["type"] == "workflow.task" and e["data"]["instance_id"] == instance_id
+    )
+    return dict(ev["data"])
+
+
+async def test_a_leave_runs_its_chain_live_and_puts_the_applicant_on_leave(office: Office) -> None:
+    li_tab = await office.tab("li")
+    wang_tab = await office.tab("wang")
+    started = await _start(office, "li")
+    assert started["state"] == "running"
+    assert [t["assignee"] for t in started["tasks"]] == [office.user_ids["wang"]]
+    task = await _task_of(wang_tab, started["instance_id"])
+    assert (task["key"], task["title"], task["step"]) == ("leave", "李华的请假申请", "直接上级审批")
+    assert task["applicant"]["name"] == "李华"
+
+    await _ok(
+        office,
+        "wang",
+        "workflow.act",
+        {"task_id": task["task_id"], "action": "approve", "comment": "同意"},
+    )
+    done = await li_tab.wait_for("workflow.finished")
+    assert done["data"]["state"] == "approved"
+    progress = [e["data"] for e in li_tab.durable("workflow.progress")]
+    assert [(p["action"], p["actor"]["name"]) for p in progress] == [
+        ("start", "李华"),
+        ("approve", "王明"),
+    ]
+    assert progress[-1]["comment"] == "同意"
+
+    # The effect, on the bus after commit: li is on leave, live on the board.
+    async def on_leave() -> bool:
+        env = await _call(office, "wang", "directory.users", {"query": "李华"})
+        return env["data"]["users"][0]["whereabouts"]["status"] == "on_leave"
+
+    await eventually(on_leave, timeout=10)
+    got = await _ok(office, "li", "workflow.get", {"instance_id": started["instance_id"]})
+    inst = got["instance"]
+    assert (inst["state"], inst["applicant"]["name"]) == ("approved", "李华")
+    assert [e["action"] for e in inst["trail"]] == ["start", "approve"]
+
+    # Withdrawn before it ends (销假): back in the office.
+    await _ok(office, "li", "workflow.withdraw", {"instance_id": started["instance_id"]})
+
+    async def back() -> bool:
+        env = await _call(office, "wang", "directory.users", {"query": "李华"})
+        return env["data"]["users"][0]["whereabouts"]["status"] == "in_office"
+
+    await eventually(back, timeout=10)
+
+
+async def test_a_long_leave_needs_the_department_head_and_earlier_approvers_are_skipped(
+    office: Office,
+) -> None:
+    # zhao (财务科) reports to chen; 财务科 has no leader, so its head is chen too: he approved
+    # the first step already, so the second is skipped and the leave is approved.
+    started = await _start(office, "zhao", form=_leave(5))
+    (task,) = started["tasks"]
+    assert task["assignee"] == office.user_ids["chen"]
+    answer = await _ok(
+        office, "chen", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
+    )
+    assert answer["state"] == "approved"
+    got = await _ok(office, "zhao", "workflow.get", {"instance_id": started["instance_id"]})
+    assert [e["action"] for e in got["instance"]["trail"]] == ["start", "approve", "skip"]
+
+    # li's long leave: wang (supervisor), then the head of 综合科 is wang again: skipped too.
+    started = await _start(office, "li", form=_leave(5))
+    (task,) = started["tasks"]
+    answer = await _ok(
+        office, "wang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
+    )
+    assert answer["state"] == "approved"
+
+
+async def _any_step(office: Office) -> None:
+    admin = await office.server.login("admin")
+    definition = {
+        "key": "seal",
+        "name": "用印",
+        "form": [{"name": "purpose", "label": "用途", "type": "text", "required": True}],
+        "steps": [
+            {
+                "name": "或签",
+                "approvers": {
+                    "kind": "users",
+                    "user_ids": [office.user_ids["wang"], office.user_ids["chen"]],
+                },
+                "mode": "any",
+            }
+        ],
+    }
+    env = await office.server.command(
+        admin["access_token"], "workflow.define", {"definition": definition}
+    )
+    assert env["ok"], env
+
+
+async def test_two_approvers_acting_at_once_on_an_any_step_one_wins(office: Office) -> None:
+    await _any_step(office)
+    started = await _start(office, "li", key="seal", form={"purpose": "合同盖章"})
+    tasks = {t["assignee"]: t["task_id"] for t in started["tasks"]}
+    assert set(tasks) == {office.user_ids["wang"], office.user_ids["chen"]}
+    answers = await asyncio.gather(
+        _call(
+            office,
+            "wang",
+            "workflow.act",
+            {"task_id": tasks[office.user_ids["wang"]], "action": "approve"},
+        ),
+        _call(
+            office,
+            "chen",
+            "workflow.act",
+            {"task_id": tasks[office.user_ids["chen"]], "action": "approve"},
+        ),
+    )
+    assert sorted(a["ok"] for a in answers) == [False, True], answers
+    assert next(a for a in answers if not a["ok"])["error"]["code"] == "conflict"
+    got = await _ok(office, "li", "workflow.get", {"instance_id": started["instance_id"]})
+    assert got["instance"]["state"] == "approved"
+    assert sorted(t["state"] for t in got["instance"]["tasks"]) == ["approved", "cancelled"]
+
+
+async def test_a_retried_start_or_action_has_no_second_effect(office: Office) -> None:
+    body = {"key": "leave", "form": _leave(1), "client_msg_id": "once"}
+    first = await _ok(office, "li", "workflow.start", body)
+    again = await _ok(office, "li", "workflow.start", body)
+    assert again == first
+    assert len((await _ok(office, "li", "workflow.list", {"box": "mine"}))["items"]) == 1
+    task_id = first["tasks"][0]["task_id"]
+    act = {"task_id": task_id, "action": "approve"}
+    one = await _ok(office, "wang", "workflow.act", act)
+    two = await _ok(office, "wang", "workflow.act", act)
+    assert one == two
+    got = await _ok(office, "li", "workflow.get", {"instance_id": first["instance_id"]})
+    assert [e["action"] for e in got["instance"]["trail"]] == ["start", "approve"]
+
+
+async def test_return_resubmit_reject_transfer_and_withdraw(office: Office) -> None:
+    started = await _start(office, "li")
+    task = started["tasks"][0]["task_id"]
+    await _ok(
+        office,
+        "wang",
+        "workflow.act",
+        {"task_id": task, "action": "return", "comment": "请写明事由"},
+    )
+    again = await _call(office, "wang", "workflow.act", {"task_id": task, "action": "approve"})
+    assert again["error"]["code"] == "conflict"
+    form = {**_leave(2), "reason": "孩子生病"}
+    resubmitted = await _ok(
+        office, "li", "workflow.resubmit", {"instance_id": started["instance_id"], "form": form}
+    )
+    task2 = resubmitted["tasks"][0]["task_id"]
+    assert task2 != task
+    moved = await _ok(
+        office,
+        "wang",
+        "workflow.act",
+        {"task_id": task2, "action": "transfer", "to": office.user_ids["chen"]},
+    )
+    assert [t["assignee"] for t in moved["tasks"]] == [office.user_ids["chen"]]
+    rejected = await _ok(
+        office,
+        "chen",
+        "workflow.act",
+        {"task_id": moved["tasks"][0]["task_id"], "action": "reject"},
+    )
+    assert (rejected["state"], rejected["tasks"]) == ("rejected", [])
+    withdraw = await _call(
+        office, "li", "workflow.withdraw", {"instance_id": started["instance_id"]}
+    )
+    assert withdraw["error"]["code"] == "conflict"
+
+    running = await _start(office, "li")
+    await _ok(office, "li", "workflow.withdraw", {"instance_id": running["instance_id"]})
+    late = await _call(
+        office,
+        "wang",
+        "workflow.act",
+        {"task_id": running["tasks"][0]["task_id"], "action": "approve"},
+    )
+    assert late["error"]["code"] == "conflict"
+
+
+async def test_the_trail_finds_an_edit_made_in_the_database(office: Office) -> None:
+    started = await _start(office, "li")
+    await _ok(
+        office,
+        "wang",
+        "workflow.act",
+        {"task_id": started["tasks"][0]["task_id"], "action": "approve", "comment": "同意"},
+    )
+    ref = {"instance_id": started["instance_id"]}
+    assert await _ok(office, "li", "workflow.verify", ref) == {"intact": True, "entries": 2}
+    await office.server.services.pool.execute(
+        "UPDATE workflow_trail SET comment = '不同意' WHERE instance_id = $1 AND seq = 2",
+        int(started["instance_id"]),
+    )
+    assert await _ok(office, "li", "workflow.verify", ref) == {
+        "intact": False,
+        "entries": 2,
+        "broken_at": 2,
+    }
+
+
+async def test_who_may_see_define_and_act(office: Office) -> None:
+    started = await _start(office, "li")
+    ref = {"instance_id": started["instance_id"]}
+    assert (await _call(office, "zhao", "workflow.get", ref))["error"]["code"] == "not_found"
+    assert (await _ok(office, "wang", "workflow.get", ref))["instance"]["state"] == "running"
+    stranger = await _call(
+        office,
+        "zhao",
+        "workflow.act",
+        {"task_id": started["tasks"][0]["task_id"], "action": "approve"},
+    )
+    assert stranger["error"]["code"] == "not_found"
+    define = await _call(
+        office,
+        "li",
+        "workflow.define",
+        {
+            "definition": {
+                "key": "x",
+                "name": "x",
+                "form": [],
+                "steps": [{"name": "a", "approvers": {"kind": "supervisor"}}],
+            }
+        },
+    )
+    assert define["error"]["code"] == "forbidden"
+    bad = await _call(
+        office,
+        "li",
+        "workflow.start",
+        {"key": "leave", "form": {"days": "three"}, "client_msg_id": "bad"},
+    )
+    assert bad["error"]["code"] == "bad_request"
+    fields = {f["field"] for f in bad["error"]["details"]["fields"]}
+    assert {"form.days", "form.type", "form.start"} <= fields
+    assert (
+        await _call(
+            office, "li", "workflow.start", {"key": "nope", "form": {}, "client_msg_id": "n"}
+        )
+    )["error"]["code"] == "not_found"
+    assert len((await _ok(office, "li", "workflow.list", {"box": "mine"}))["items"]) == 1
+
+
+async def test_urge_reaches_the_approver_once_per_ten_minutes(office: Office) -> None:
+    wang_tab = await office.tab("wang")
+    started = await _start(office, "li")
+    urged = await _ok(office, "li", "workflow.urge", {"instance_id": started["instance_id"]})
+    assert urged == {"urged": 1, "texted": 0}  # wang is online: no SMS
+    ev = await wang_tab.wait_for("workflow.urged")
+    assert ev["data"]["title"] == "李华的请假申请"
+    again = await _call(office, "li", "workflow.urge", {"instance_id": started["instance_id"]})
+    assert again["error"]["code"] == "rate_limited"
+    assert again["error"]["details"]["retry_after_s"] > 500
+    # An approver who is offline gets an SMS.
+    await wang_tab.close()
+    await office.server.services.pool.execute("UPDATE workflow_instances SET urged_at = NULL")
+    await eventually(
+        lambda: office.server.services.hub.presence(int(office.user_ids["wang"])) == "offline"
+    )
+    urged = await _ok(office, "li", "workflow.urge", {"instance_id": started["instance_id"]})
+    assert urged == {"urged": 1, "texted": 1}
+    sms = await office.server.services.pool.fetch(
+        "SELECT address, body FROM outbox WHERE topic = 'workflow.sms'"
+    )
+    assert [r["address"] for r in sms] == ["13900000002"] and "催办" in sms[0]["body"]
+
+
+async def test_a_delegate_signs_for_the_grantor_until_revoked(office: Office) -> None:
+    ends = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    granted = await _ok(
+        office,
+        "wang",
+        "delegation.grant",
+        {"to": office.user_ids["zhang"], "ends_at": ends, "keys": ["leave"]},
+    )
+    started = await _start(office, "li")
+    (task,) = started["tasks"]
+    assert task["assignee"] == office.user_ids["zhang"]
+    got = await _ok(office, "zhang", "workflow.get", {"instance_id": started["instance_id"]})
+    assert got["instance"]["tasks"][0]["on_behalf_of"]["name"] == "王明"
+
+    # Revoked: the delegate's open task returns to wang (a job on the bus), who is told.
+    wang_tab = await office.tab("wang")
+    await _ok(office, "wang", "delegation.revoke", {"delegation_id": granted["delegation_id"]})
+    back = await _task_of(wang_tab, started["instance_id"])
+    assert back["task_id"] == task["task_id"]
+    answer = await _ok(
+        office, "wang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
+    )
+    assert answer["state"] == "approved"
+    assert not (
+        await _call(
+            office, "zhang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
+        )
+    )["ok"]
+
+    # A second delegation approved by the delegate shows on whose behalf in the trail.
+    await _ok(office, "wang", "delegation.grant", {"to": office.user_ids["zhang"], "ends_at": ends})
+    started = await _start(office, "li")
+    await _ok(
+        office,
+        "zhang",
+        "workflow.act",
+        {"task_id": started["tasks"][0]["task_id"], "action": "approve"},
+    )
+    got = await _ok(office, "li", "workflow.get", {"instance_id": started["instance_id"]})
+    last = got["instance"]["trail"][-1]
+    assert (last["actor"]["name"], last["on_behalf_of"]["name"]) == ("张伟", "王明")
+    listed = await _ok(office, "zhang", "delegation.list", {})
+    assert [d["active"] for d in listed["delegations"]] == [True, False]
+    cycle = await _call(
+        office, "zhang", "delegation.grant", {"to": office.user_ids["wang"], "ends_at": ends}
+    )
+    assert cycle["error"]["code"] == "conflict"
