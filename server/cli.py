@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -109,9 +109,62 @@ async def _seed_demo(config: Config) -> None:
         f"Demo organisation loaded: {len(result['departments'])} departments, "
         f"{len(result['users'])} people."
     )
+    filed = await _seed_demo_requests(config)
+    print(f"Demo approvals: {filed} requests filed or found.")
     print(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for login in demo_logins():
         print(f"  {login.account:<14} {login.name}  ({login.role})")
+
+
+async def _seed_demo_requests(config: Config) -> int:
+    """File the demo's approvals through the commands themselves, as their people would, in an
+    app that is set up but serves nothing. Keyed by client_msg_id, so seeding again (every
+    `make run`) files nothing twice."""
+    from aiohttp import web
+
+    from server.app import create_app
+    from server.keys import SERVICES
+    from storage import directory as dq
+    from storage.demo import demo_requests
+
+    requests = demo_requests()
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    try:
+        services = runner.app[SERVICES]
+        accounts = {r.applicant for r in requests} | {a for r in requests for a, _, _ in r.acts}
+        ids = await dq.ids_by_account(services.pool, sorted(accounts))
+        users = {u.id: u for u in await dq.users_by_ids(services.pool, list(ids.values()))}
+
+        async def call(account: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+            user = users[ids[account]]
+            answer = await services.registry.dispatch(
+                services, user, None, name, msgspec.json.encode(payload)
+            )
+            if not answer["ok"]:
+                raise SystemExit(f"seeding {name} as {account}: {answer['error']}")
+            return dict(answer["data"])
+
+        for n, r in enumerate(requests):
+            started = await call(
+                r.applicant,
+                "workflow.start",
+                {"key": r.key, "form": r.form, "client_msg_id": f"demo-{n}-{r.key}"},
+            )
+            tasks = started["tasks"]
+            for actor, action, comment in r.acts:
+                mine = [t for t in tasks if t["assignee"] == str(ids[actor])]
+                if not mine:  # acted on already (a second seed)
+                    break
+                done = await call(
+                    actor,
+                    "workflow.act",
+                    {"task_id": mine[0]["task_id"], "action": action, "comment": comment},
+                )
+                tasks = done["tasks"]
+        return len(requests)
+    finally:
+        await runner.cleanup()
 
 
 async def _migrate(config: Config) -> None:

@@ -3,15 +3,19 @@
 Everything here is pure data. :func:`demo_organisation` returns the JSON payload accepted by the
 admin import API (departments + users) for a fictional "江州市人民政府办公室"; the output is fully
 deterministic, so every call (and every machine) yields exactly the same organisation.
+:func:`demo_requests` lists a few approvals the seed files, dated from today.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 DEMO_PASSWORD = "liaison2026"
+_CST = ZoneInfo("Asia/Shanghai")
 """The password every demo account gets (the caller hashes it and passes the hash in)."""
 
 EMAIL_DOMAIN = "jiangzhou.gov.cn"
@@ -291,4 +295,76 @@ def demo_logins() -> list[DemoLogin]:
         DemoLogin(DIRECTOR_ACCOUNT, DIRECTOR_NAME, f"director (主任) of {ROOT_NAME}, leader"),
         DemoLogin(HEAD_ACCOUNT, HEAD_NAME, f"leader of {head_dep}"),
         *(DemoLogin(account, name, f"staff in {head_dep}") for account, name in STAFF_FIXED),
+    ]
+
+
+# --- approvals ------------------------------------------------------------------------------------
+class DemoRequest(NamedTuple):
+    """A request the demo files (applicant, definition, form by the days from today), and what
+    its approvers then do (account, action, comment), in order."""
+
+    key: str
+    applicant: str
+    form: dict[str, Any]
+    acts: tuple[tuple[str, str, str], ...]
+    picked: tuple[str, ...] = ()
+
+
+def _at(days: float, hour: int = 9) -> str:
+    day = datetime.now(UTC).astimezone(_CST).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (day + timedelta(days=days)).isoformat()
+
+
+def demo_requests() -> list[DemoRequest]:
+    """A few running and finished approvals, so the demo's 审批 area has content."""
+    return [
+        DemoRequest(
+            "leave",
+            "lihua",
+            {
+                "type": "年休假",
+                "start": _at(7),
+                "end": _at(9, 18),
+                "days": 3,
+                "reason": "回老家探亲",
+            },
+            (("wangming", "approve", "同意，注意交接工作。"),),
+        ),
+        DemoRequest(
+            "trip",
+            "zhangwei",
+            {
+                "destination": "省城",
+                "start": _at(3),
+                "end": _at(5, 18),
+                "days": 3,
+                "budget": 2400,
+                "reason": "参加全省政务信息化培训",
+            },
+            (),
+        ),
+        DemoRequest(
+            "expense",
+            "lihua",
+            {"amount": 860, "category": "办公用品", "reason": "购买打印纸和硒鼓"},
+            (),
+        ),
+        DemoRequest(
+            "expense",
+            "zhangwei",
+            {"amount": 12800, "category": "差旅费", "reason": "赴京调研往返机票及住宿"},
+            (("wangming", "reject", "超出年度预算，请压缩后重报。"),),
+        ),
+        DemoRequest(
+            "vehicle",
+            "wangming",
+            {
+                "start": _at(1, 8),
+                "end": _at(1, 17),
+                "destination": "江州经济开发区",
+                "passengers": 4,
+                "reason": "陪同市领导调研重点项目",
+            },
+            (),
+        ),
     ]

@@ -344,6 +344,13 @@ async def accounts_exist(db: Executor, accounts: Sequence[str]) -> set[str]:
     return {r["account"] for r in rows}
 
 
+async def ids_by_account(db: Executor, accounts: Sequence[str]) -> dict[str, int]:
+    rows = await db.fetch(
+        "SELECT account, id FROM users WHERE account = ANY($1::text[])", list(accounts)
+    )
+    return {r["account"]: r["id"] for r in rows}
+
+
 async def touch_last_seen(db: Executor, user_ids: Sequence[int]) -> None:
     await db.execute(
         "UPDATE users SET last_seen = now() WHERE id = ANY($1::bigint[])", list(user_ids)
