@@ -34,6 +34,7 @@ import aiohttp
 import msgspec
 
 from loadtests.accounting import reconcile, sum_totals
+from loadtests.approvals import scenario_approvals
 from loadtests.hist import LogHistogram
 from loadtests.org import Org, build_org, cheap_hash
 from loadtests.report import CSS, series_charts
@@ -494,6 +495,11 @@ async def bench_target(kind: str, o: Options) -> dict[str, Any]:
         reports = await fleet.call_all("report")
         out["pager"].update(_checks(fleet, reports, "p"))
         out["pager_series"] = fleet.series.to_json(SERIES)
+        if kind == "liaison":
+            phase[0] = "approvals"
+            await server.wait_idle()
+            out["approvals"] = await scenario_approvals(server.url, _org, ADMIN, PASSWORD)
+            _log(f"[{kind}] approvals: {out['approvals']}")
     if o.only != "pager":
         out |= await _big(kind, o, phase)
     return out
@@ -713,6 +719,21 @@ def table(results: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             "ratio": _ratio(la, fa),
             "target": "≤ 1,000 ms",
             "met": la is not None and la <= 1000,
+        }
+    )
+    la_cps = g(li, "approvals", "commands_per_s")
+    rows.append(
+        {
+            "scenario": "5. Approvals, start + two approvals",
+            "metric": "commands/s, 32 requests at once (p99 start / approve ms)",
+            "floor": "–",
+            "liaison": None
+            if la_cps is None
+            else f"{la_cps:,.0f} ({g(li, 'approvals', 'latency_ms', 'workflow.start', 'p99')}"
+            f" / {g(li, 'approvals', 'latency_ms', 'approve 1', 'p99')})",
+            "ratio": "–",
+            "target": "no errors",
+            "met": la_cps is not None and not g(li, "approvals", "errors"),
         }
     )
     lines = [
