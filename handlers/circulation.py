@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import nh3
 
+from handlers import todo
 from handlers.directory import checked_recipients, user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
@@ -228,6 +229,13 @@ async def create_circulation(
             sent_at=sent_at,
         ),
     )
+    await todo.add(
+        tx,
+        [
+            todo.NewTodo(u, "circulation", circulation_id, title, sender.id, due_at=deadline)
+            for u in ids
+        ],
+    )
     if deadline is not None:
         payload = {"circulation_id": circulation_id}
         soon = deadline - timedelta(seconds=services.config.circulation_remind_before_s)
@@ -328,6 +336,8 @@ async def confirm_for(tx: Transaction, c: q.Circulation, user_id: int, comment: 
     opened = await q.open_(tx.conn, c.id, user_id)
     confirmed = await q.confirm(tx.conn, c.id, user_id, comment)
     await _tell_sender(tx, c, [ch for ch in (opened, confirmed) if ch is not None])
+    if confirmed is not None:
+        await todo.done(tx, "circulation", [c.id], [user_id])
     return confirmed is not None
 
 
@@ -521,6 +531,7 @@ async def circulation_recall(ctx: Ctx, p: Recall) -> dict[str, Any]:
             )
             await tx.cancel(DEADLINE_SOON, str(c.id))
             await tx.cancel(DEADLINE, str(c.id))
+            await todo.done(tx, "circulation", [c.id])
     return {"recalled": True}
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from handlers import presence
+from handlers import presence, todo
 from handlers.workflow_engine import (
     Action,
     Changes,
@@ -302,6 +302,14 @@ async def _apply(
     await q.close_tasks(tx.conn, ch.close, acted)
     opened = await q.open_tasks(
         tx.conn, inst.id, [(n.step, n.round, n.order, n.assignee, n.on_behalf_of) for n in ch.open]
+    )
+    await todo.done(tx, "approval", list(ch.close))
+    await todo.add(
+        tx,
+        [
+            todo.NewTodo(t.assignee_id, "approval", t.id, inst.title, inst.applicant_id)
+            for t in opened
+        ],
     )
     seq, previous = await q.last_hash(tx.conn, inst.id)
     at = utcnow()
@@ -767,12 +775,16 @@ async def delegation_end(
         if g is None:
             continue
         moved = await q.move_open_tasks(tx.conn, g.grantor_id, g.delegate_id)
+        await todo.done(tx, "approval", [t.id for t in moved], [g.delegate_id])
         for t in moved:
             inst = await q.instance(tx.conn, t.instance_id)
             d = inst and await q.definition(tx.conn, inst.key, inst.version)
             if inst is None or not d:
                 continue
             applicant = await dq.get_user(tx.conn, inst.applicant_id)
+            await todo.add(
+                tx, [todo.NewTodo(t.assignee_id, "approval", t.id, inst.title, inst.applicant_id)]
+            )
             await tx.emit(
                 [t.assignee_id],
                 WorkflowTask(

@@ -23,6 +23,7 @@ from handlers import (
     notify,
     pager,
     presence,
+    todo,
     workflow,
 )
 from server import connection_commands, sms_inbound
@@ -70,6 +71,7 @@ FEATURES = [
     meetings.feature,
     files.feature,
     admin.feature,
+    todo.feature,
     workflow.feature,
 ]
 
