@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
+from handlers import tasks
 from handlers.circulation import create_circulation
 from handlers.directory import user_ref
 from handlers.minutes import minutes_html, minutes_markdown
@@ -371,6 +372,18 @@ async def meeting_mark(ctx: Ctx, p: MarkIn) -> dict[str, Any]:
             ),
         )
         if assignee is not None:
+            # A meeting's action is a task too: progress, completion and overdue reminders.
+            await tasks.create_task(
+                tx,
+                ctx.user,
+                title=f"{m.title}：{said.body}"[:200],
+                body=said.body,
+                assignees=[assignee],
+                urgency="normal",
+                due_at=p.due,
+                source="meeting",
+                meeting_mark_id=mark.id,
+            )
             await tx.emit(
                 [assignee],
                 MeetingActionAssigned(

@@ -232,9 +232,9 @@ async def _flow(
         elif kind == "role":
             people = await q.with_role(db, a["role"])
         elif kind == "users":
-            people = await q.active_ids(db, [int(i) for i in a.get("user_ids", [])])
+            people = await dq.active_ids(db, [int(i) for i in a.get("user_ids", [])])
         else:  # picked by the applicant
-            people = await q.active_ids(db, inst.picked)
+            people = await dq.active_ids(db, inst.picked)
         candidates.append(people)
     admins = await q.with_role(db, "admin")
     everyone = {u for c in candidates for u in c} | set(admins)
@@ -389,7 +389,7 @@ async def workflow_start(ctx: Ctx, p: Start) -> dict[str, Any]:
     picked = [int(i) for i in p.picked]
     if any(s["approvers"]["kind"] == "picked" for s in d.steps) and not picked:
         raise bad_request("pick who approves", [{"field": "picked", "message": "required"}])
-    if len(await q.active_ids(ctx.db, picked)) != len(set(picked)):
+    if len(await dq.active_ids(ctx.db, picked)) != len(set(picked)):
         raise bad_request("no such person to pick", [{"field": "picked"}])
     async with ctx.transaction() as tx:
         title = f"{ctx.user.name}的{d.name}申请"
@@ -419,7 +419,7 @@ async def workflow_act(ctx: Ctx, p: Act) -> dict[str, Any]:
     if p.action == "transfer":
         if p.to is None:
             raise bad_request("transfer needs `to`", [{"field": "to", "message": "required"}])
-        if not await q.active_ids(ctx.db, [int(p.to)]):
+        if not await dq.active_ids(ctx.db, [int(p.to)]):
             raise bad_request("no such person", [{"field": "to"}])
     async with ctx.transaction() as tx:
         inst = await q.instance(tx.conn, found.instance_id, lock=True)
@@ -562,7 +562,7 @@ async def workflow_urge(ctx: Ctx, p: InstanceRef) -> dict[str, Any]:
         )
         offline = [
             s
-            for s in await q.sms_targets(tx.conn, [t.assignee_id for t in open_])
+            for s in await dq.sms_targets(tx.conn, [t.assignee_id for t in open_])
             if ctx.services.hub.presence(s.user_id) == "offline"
         ]
         text = fit_sms(f"【联络】{ctx.user.name}催办：请尽快审批《{inst.title}》")
@@ -713,7 +713,7 @@ async def delegation_grant(ctx: Ctx, p: Grant) -> dict[str, Any]:
         raise bad_request(
             "the delegation must end after it starts, in the future", [{"field": "ends_at"}]
         )
-    if not await q.active_ids(ctx.db, [to]):
+    if not await dq.active_ids(ctx.db, [to]):
         raise bad_request("no such person", [{"field": "to"}])
     if await q.delegates_back(ctx.db, ctx.user.id, to, starts, p.ends_at):
         raise AppError("conflict", "they delegate to you in that time: a cycle")

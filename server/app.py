@@ -23,6 +23,7 @@ from handlers import (
     notify,
     pager,
     presence,
+    tasks,
     todo,
     workflow,
 )
@@ -72,6 +73,7 @@ FEATURES = [
     files.feature,
     admin.feature,
     todo.feature,
+    tasks.feature,
     workflow.feature,
 ]
 

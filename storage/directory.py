@@ -344,6 +344,31 @@ async def accounts_exist(db: Executor, accounts: Sequence[str]) -> set[str]:
     return {r["account"] for r in rows}
 
 
+async def active_ids(db: Executor, ids: Sequence[int]) -> list[int]:
+    """Those of `ids` who are active users, in the order given."""
+    rows = await db.fetch(
+        "SELECT id FROM users WHERE id = ANY($1::bigint[]) AND deactivated_at IS NULL", list(ids)
+    )
+    found = {r["id"] for r in rows}
+    return [i for i in ids if i in found]
+
+
+class SmsTarget(msgspec.Struct, frozen=True):
+    user_id: int
+    phone: str
+
+
+async def sms_targets(db: Executor, user_ids: Sequence[int]) -> list[SmsTarget]:
+    """Those of the users, active, with a phone, who have not turned SMS off."""
+    rows = await db.fetch(
+        "SELECT u.id AS user_id, u.phone FROM users u LEFT JOIN prefs p ON p.user_id = u.id"
+        " WHERE u.id = ANY($1::bigint[]) AND u.phone IS NOT NULL AND u.deactivated_at IS NULL"
+        " AND coalesce(p.sms_fallback, 'offline') <> 'off' ORDER BY u.id",
+        list(user_ids),
+    )
+    return [SmsTarget(**dict(r)) for r in rows]
+
+
 async def ids_by_account(db: Executor, accounts: Sequence[str]) -> dict[str, int]:
     rows = await db.fetch(
         "SELECT account, id FROM users WHERE account = ANY($1::text[])", list(accounts)

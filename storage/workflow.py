@@ -400,15 +400,6 @@ async def with_role(db: Executor, role: str) -> list[int]:
     return [r["id"] for r in rows]
 
 
-async def active_ids(db: Executor, ids: Sequence[int]) -> list[int]:
-    """Those of `ids` who are active users, in the order given."""
-    rows = await db.fetch(
-        "SELECT id FROM users WHERE id = ANY($1::bigint[]) AND deactivated_at IS NULL", list(ids)
-    )
-    found = {r["id"] for r in rows}
-    return [i for i in ids if i in found]
-
-
 # --- delegations -----------------------------------------------------------------------------------
 _DELEGATION = "id, grantor_id, delegate_id, starts_at, ends_at, keys, revoked_at"
 
@@ -489,21 +480,3 @@ async def in_force(
         at,
     )
     return {r["grantor_id"]: r["delegate_id"] for r in rows}
-
-
-class SmsTarget(msgspec.Struct, frozen=True):
-    user_id: int
-    phone: str
-    sms_fallback: str
-
-
-async def sms_targets(db: Executor, user_ids: Sequence[int]) -> list[SmsTarget]:
-    """Those of the users with a phone who have not turned SMS off."""
-    rows = await db.fetch(
-        "SELECT u.id AS user_id, u.phone, coalesce(p.sms_fallback, 'offline') AS sms_fallback"
-        " FROM users u LEFT JOIN prefs p ON p.user_id = u.id"
-        " WHERE u.id = ANY($1::bigint[]) AND u.phone IS NOT NULL AND u.deactivated_at IS NULL"
-        " AND coalesce(p.sms_fallback, 'offline') <> 'off' ORDER BY u.id",
-        list(user_ids),
-    )
-    return [_rec(SmsTarget, r) for r in rows]
