@@ -23,6 +23,7 @@ from handlers import (
     notify,
     pager,
     presence,
+    schedule,
     tasks,
     todo,
     workflow,
@@ -74,6 +75,7 @@ FEATURES = [
     admin.feature,
     todo.feature,
     tasks.feature,
+    schedule.feature,
     workflow.feature,
 ]
 
