@@ -110,29 +110,33 @@ async def _seed_demo(config: Config) -> None:
         f"{len(result['users'])} people."
     )
     filed = await _seed_demo_requests(config)
-    print(f"Demo approvals: {filed} requests filed or found.")
+    print(f"Demo approvals, tasks and schedule: {filed} items filed or found.")
     print(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for login in demo_logins():
         print(f"  {login.account:<14} {login.name}  ({login.role})")
 
 
 async def _seed_demo_requests(config: Config) -> int:
-    """File the demo's approvals through the commands themselves, as their people would, in an
-    app that is set up but serves nothing. Keyed by client_msg_id, so seeding again (every
+    """File the demo's approvals, tasks and schedule entries through the commands themselves, as
+    their people would, in an app that is set up but serves nothing. Keyed by client_msg_id, so
+    seeding again (every
     `make run`) files nothing twice."""
     from aiohttp import web
 
     from server.app import create_app
     from server.keys import SERVICES
     from storage import directory as dq
-    from storage.demo import demo_requests
+    from storage.demo import demo_commands, demo_requests
 
     requests = demo_requests()
+    others = demo_commands()
     runner = web.AppRunner(create_app(config))
     await runner.setup()
     try:
         services = runner.app[SERVICES]
         accounts = {r.applicant for r in requests} | {a for r in requests for a, _, _ in r.acts}
+        accounts |= {c.account for c in others}
+        accounts |= {a for c in others for f in c.people for a in c.payload[f]}
         ids = await dq.ids_by_account(services.pool, sorted(accounts))
         users = {u.id: u for u in await dq.users_by_ids(services.pool, list(ids.values()))}
 
@@ -162,7 +166,12 @@ async def _seed_demo_requests(config: Config) -> int:
                     {"task_id": mine[0]["task_id"], "action": action, "comment": comment},
                 )
                 tasks = done["tasks"]
-        return len(requests)
+        for c in others:
+            payload = dict(c.payload)
+            for f in c.people:
+                payload[f] = [str(ids[a]) for a in payload[f]]
+            await call(c.account, c.name, payload)
+        return len(requests) + len(others)
     finally:
         await runner.cleanup()
 

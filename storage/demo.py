@@ -368,3 +368,72 @@ def demo_requests() -> list[DemoRequest]:
             (),
         ),
     ]
+
+
+class DemoCommand(NamedTuple):
+    """A command the seed sends as someone (accounts stand where ids go; `{account}` values
+    in `people` fields are turned into ids)."""
+
+    account: str
+    name: str
+    payload: dict[str, Any]
+    people: tuple[str, ...] = ()  # the payload field that lists accounts
+
+
+def demo_commands() -> list[DemoCommand]:
+    """Tasks (交办) and schedule entries (日程) for the demo, dated from today."""
+    return [
+        DemoCommand(
+            "wangming",
+            "task.assign",
+            {
+                "title": "起草2026年度工作总结",
+                "body": "按市政府办统一格式，月底前交初稿。",
+                "assignees": ["lihua", "zhangwei"],
+                "due_at": _at(10, 18),
+                "urgency": "normal",
+                "client_msg_id": "demo-task-1",
+            },
+            ("assignees",),
+        ),
+        DemoCommand(
+            "chenjianguo",
+            "task.assign",
+            {
+                "title": "核对全市应急值班表",
+                "assignees": ["wangming"],
+                "due_at": _at(1, 12),
+                "urgency": "urgent",
+                "client_msg_id": "demo-task-2",
+            },
+            ("assignees",),
+        ),
+        DemoCommand(
+            "chenjianguo",
+            "schedule.create",
+            {
+                "title": "市政府常务会议",
+                "starts_at": _at(2, 9),
+                "ends_at": _at(2, 11),
+                "location": "市政府一号会议室",
+                "visibility": "public",
+                "attendees": ["wangming"],
+                "client_msg_id": "demo-schedule-1",
+            },
+            ("attendees",),
+        ),
+        DemoCommand(
+            "wangming",
+            "schedule.create",
+            {
+                "title": "秘书一科科务会",
+                "starts_at": _at(1, 15),
+                "ends_at": _at(1, 16),
+                "location": "302会议室",
+                "visibility": "department",
+                "attendees": ["lihua", "zhangwei"],
+                "client_msg_id": "demo-schedule-2",
+            },
+            ("attendees",),
+        ),
+    ]

@@ -31,12 +31,15 @@ async def test_seed_demo_loads_a_believable_office(database_url: str, tmp_path: 
     assert proc.returncode == 0, err.decode()
     text = out.decode()
     assert "wangming" in text and "liaison2026" in text
-    assert "Demo approvals: 5" in text
+    assert "Demo approvals, tasks and schedule: 9" in text
     conn = await asyncpg.connect(database_url)
     try:
         states = await conn.fetch("SELECT key, state FROM workflow_instances ORDER BY id")
         assert {r["state"] for r in states} == {"approved", "rejected", "running"}
         assert await conn.fetchval("SELECT count(*) FROM workflow_tasks WHERE state = 'open'") == 3
+        assert await conn.fetchval("SELECT count(*) FROM tasks") == 2
+        assert await conn.fetchval("SELECT count(*) FROM schedule_entries") == 2
+        assert await conn.fetchval("SELECT count(*) FROM todos WHERE done_at IS NULL") >= 3 + 3 + 3
         assert 10 <= await conn.fetchval("SELECT count(*) FROM departments") <= 15
         assert 140 <= await conn.fetchval("SELECT count(*) FROM users") <= 160
         assert await conn.fetchval("SELECT name FROM users WHERE account = 'wangming'") == "王明"
