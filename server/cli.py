@@ -119,8 +119,7 @@ async def _seed_demo(config: Config) -> None:
 async def _seed_demo_requests(config: Config) -> int:
     """File the demo's approvals, tasks and schedule entries through the commands themselves, as
     their people would, in an app that is set up but serves nothing. Keyed by client_msg_id, so
-    seeding again (every
-    `make run`) files nothing twice."""
+    seeding again (every `make run`) files nothing twice."""
     from aiohttp import web
 
     from server.app import create_app

@@ -44,7 +44,9 @@ def apply(f: Flow, ch: Changes) -> Flow:
     tasks = [replace(t, state=ch.close.get(t.id, t.state)) for t in f.tasks]
     next_id = max((t.id for t in tasks), default=0) + 1
     for i, n in enumerate(ch.open):
-        tasks.append(Task(next_id + i, n.step, n.round, n.assignee, n.on_behalf_of, "open", n.order))
+        tasks.append(
+            Task(next_id + i, n.step, n.round, n.assignee, n.on_behalf_of, "open", n.order)
+        )
     return replace(f, state=ch.state, step=ch.step, round=ch.round, tasks=tasks)
 
 
