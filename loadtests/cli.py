@@ -256,8 +256,9 @@ def parser() -> argparse.ArgumentParser:
         "the office mix, per person",
         "Defaults model an office day of 8 hours compressed 60× into 8 minutes: per person and "
         "day about 10 pages, 6 whereabouts changes, 3 notes, 1 circulation, half a meeting, 2 "
-        "network drops (resumed with last_seq) and 4 idle spells. Circulations and meetings are "
-        "skipped with a notice while the server answers not_found.",
+        "network drops (resumed with last_seq), 4 idle spells, half a leave request, half a task "
+        "and 4 looks at the to-do inbox. Features the server answers not_found are skipped with "
+        "a notice.",
     )
     d = Mix()
     m.add_argument("--pages-per-min", type=float, default=d.pages_per_min)
@@ -306,6 +307,19 @@ def parser() -> argparse.ArgumentParser:
         help="simulated network drops; the tab resumes with last_seq",
     )
     m.add_argument("--idle-per-hour", type=float, default=d.idle_per_hour)
+    m.add_argument(
+        "--approvals-per-hour",
+        type=float,
+        default=d.approvals_per_hour,
+        help="leave requests filed; each approver approves after a think time",
+    )
+    m.add_argument(
+        "--tasks-per-hour",
+        type=float,
+        default=d.tasks_per_hour,
+        help="tasks handed out; assignees report progress and complete them",
+    )
+    m.add_argument("--todo-reads-per-hour", type=float, default=d.todo_reads_per_hour)
     m.add_argument("--no-board", action="store_true", help="do not watch one's department board")
     return p
 
@@ -335,6 +349,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         meetings_per_hour=args.meetings_per_hour,
         drops_per_hour=args.drops_per_hour,
         idle_per_hour=args.idle_per_hour,
+        approvals_per_hour=args.approvals_per_hour,
+        tasks_per_hour=args.tasks_per_hour,
+        todo_reads_per_hour=args.todo_reads_per_hour,
         board=not args.no_board,
     )
     return RunConfig(

@@ -38,7 +38,9 @@ RENEW_AT = 0.75  # renew the access token at this fraction of its life
 class Mix(msgspec.Struct, kw_only=True):
     """What each simulated person does, per person. The defaults model an office day of 8 hours
     compressed 60× into 8 minutes: per person and day about 10 pages, 6 whereabouts changes,
-    3 notes, 1 circulation, half a meeting, 2 network drops and 4 idle spells."""
+    3 notes, 1 circulation, half a meeting, 2 network drops and 4 idle spells; and half a leave
+    request (its approver approves it after a think time), half a task handed out (its assignees
+    report progress and complete it) and 4 looks at the to-do inbox."""
 
     pages_per_min: float = 1.25
     urgent_share: float = 0.1
@@ -56,6 +58,10 @@ class Mix(msgspec.Struct, kw_only=True):
     meetings_per_hour: float = 3.75
     drops_per_hour: float = 15.0
     idle_per_hour: float = 30.0
+    # the second half's office work: a leave request, a task handed out, a look at the inbox
+    approvals_per_hour: float = 3.75
+    tasks_per_hour: float = 3.75
+    todo_reads_per_hour: float = 30.0
     board: bool = True  # each tab watches its own department's board, like the web client
 
 
@@ -106,6 +112,10 @@ class _CirculationData(msgspec.Struct):
     title: str = ""
 
 
+class _TaskRef(msgspec.Struct):
+    task_id: str
+
+
 class _CirculationCreated(msgspec.Struct):
     recipients_count: int
 
@@ -125,6 +135,7 @@ _pager_dec = msgspec.json.Decoder(_PagerData)
 _note_dec = msgspec.json.Decoder(_NoteData)
 _circ_count_dec = msgspec.json.Decoder(_CirculationCreated)
 _seq_dec = msgspec.json.Decoder(_SeqData)
+_task_dec = msgspec.json.Decoder(_TaskRef)
 _circ_dec = msgspec.json.Decoder(_CirculationData)
 _meeting_dec = msgspec.json.Decoder(_MeetingData)
 _login_dec = msgspec.json.Decoder(_LoginData)
@@ -147,6 +158,9 @@ MARKED = ("pager.message", "note.received")
 OPTIONAL_FEATURES = {
     "circulation.create": "circulations",
     "meeting.create": "meetings",
+    "workflow.start": "approvals",
+    "task.assign": "tasks",
+    "todo.list": "a to-do inbox",
 }
 
 
@@ -421,6 +435,8 @@ class Worker:
             self._marked(u, env, arrived, live)
         elif env.type == "circulation.received":
             self._circulation(u, env, arrived, live)
+        elif env.type in ("workflow.task", "task.assigned") and live and arrived < self.mix_until:
+            self._spawn(self._work_on(u, env.type, _task_dec.decode(env.data).task_id))
         self._schedule_ack(u)
 
     def _marked(self, u: SimUser, env: Envelope, arrived: float, live: bool) -> None:
@@ -688,6 +704,23 @@ class Worker:
             if u.ready:
                 await self.command(u, "circulation.confirm", {"circulation_id": cid})
 
+    async def _work_on(self, u: SimUser, kind: str, task_id: str) -> None:
+        """An approver approves after a think time; an assignee reports progress, then
+        completes."""
+        steps: list[tuple[str, dict[str, Any]]] = (
+            [("workflow.act", {"task_id": task_id, "action": "approve", "comment": "同意"})]
+            if kind == "workflow.task"
+            else [
+                ("task.progress", {"task_id": task_id, "percent": 50, "note": "进行中"}),
+                ("task.complete", {"task_id": task_id, "note": "已完成"}),
+            ]
+        )
+        for name, payload in steps:
+            await asyncio.sleep(self.rng.uniform(self.mix.think_min_s, self.mix.think_max_s))
+            if not u.ready or time.monotonic() >= self.mix_until:
+                return
+            await self.command(u, name, payload)
+
     def _actions(self) -> list[tuple[str, float]]:
         m = self.mix
         per_s = [
@@ -698,6 +731,9 @@ class Worker:
             ("meeting", m.meetings_per_hour / 3600),
             ("drop", m.drops_per_hour / 3600),
             ("idle", m.idle_per_hour / 3600),
+            ("approval", m.approvals_per_hour / 3600),
+            ("task", m.tasks_per_hour / 3600),
+            ("todo", m.todo_reads_per_hour / 3600),
         ]
         return [(k, r) for k, r in per_s if r > 0]
 
@@ -758,6 +794,42 @@ class Worker:
             await self.circulate(u, "c", to, {"to": [str(i) for i in to]})
         elif kind == "meeting" and "meeting.create" not in self.unsupported:
             await self._meeting(u)
+        elif kind == "approval" and "workflow.start" not in self.unsupported:
+            start = datetime.now(UTC) + timedelta(days=rng.randint(1, 30))
+            u.sent += 1
+            form = {
+                "type": "事假",
+                "start": start.isoformat(),
+                "end": (start + timedelta(days=1)).isoformat(),
+                "days": 1,
+                "reason": "负载测试",
+            }
+            await self.command(
+                u,
+                "workflow.start",
+                {
+                    "key": "leave",
+                    "form": form,
+                    "client_msg_id": f"w{self.spec.index}.{u.index}.{u.sent}",
+                },
+            )
+        elif kind == "task" and "task.assign" not in self.unsupported:
+            to = self._pick_recipients(u)
+            if to:
+                u.sent += 1
+                due = datetime.now(UTC) + timedelta(minutes=10)
+                await self.command(
+                    u,
+                    "task.assign",
+                    {
+                        "title": "负载测试交办",
+                        "assignees": [str(i) for i in to],
+                        "due_at": due.isoformat(),
+                        "client_msg_id": f"t{self.spec.index}.{u.index}.{u.sent}",
+                    },
+                )
+        elif kind == "todo" and "todo.list" not in self.unsupported:
+            await self.command(u, "todo.list", {})
         elif kind == "drop":
             self._drop(u)
         elif kind == "idle" and "presence.idle" not in self.unsupported:

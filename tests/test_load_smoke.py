@@ -36,7 +36,15 @@ async def test_two_hundred_people_for_twenty_seconds(
                 procs=0,
                 out=tmp_path / "results",
                 quiet=True,
-                mix=Mix(pages_per_min=3, drops_per_hour=30, think_min_s=1, think_max_s=5),
+                mix=Mix(
+                    pages_per_min=3,
+                    drops_per_hour=30,
+                    think_min_s=1,
+                    think_max_s=5,
+                    approvals_per_hour=60,
+                    tasks_per_hour=60,
+                    todo_reads_per_hour=120,
+                ),
             )
         )
     s = result["summary"]
@@ -55,8 +63,12 @@ async def test_two_hundred_people_for_twenty_seconds(
     assert counts.get("ok.auth.renew", 0) >= 200
     assert counts.get("sent.sync.ack", 0) > 0 and counts.get("ok.whereabouts.board", 0) >= 200
     assert s["latency_ms"]["push.pager.message"]["count"] > 0
+    # the second half's office work: requests filed and approved, tasks handed out and done
+    for name in ("workflow.start", "workflow.act", "task.assign", "task.complete", "todo.list"):
+        assert counts.get(f"ok.{name}", 0) > 0, name
     files = result["files"]
     assert Path(files["json"]).stat().st_size > 0
     html = Path(files["html"]).read_text(encoding="utf-8")
     assert "<svg" in html and "<polyline" in html
+    assert "workflow.start" in html and "task.assign" in html  # per-command latency
     assert "<script" not in html and 'src="http' not in html and 'href="http' not in html
