@@ -9,6 +9,7 @@ import { NotesModel, noteTarget } from './notes';
 import { PagerModel } from './pager';
 import type { User } from './types';
 import { formTarget } from './whereabouts';
+import { WorkflowModel } from './workflow';
 
 const FIRST_LOAD_FALLBACK_MS = 3_000;
 
@@ -20,6 +21,7 @@ export interface AppContext {
   pager: PagerModel;
   circulation: CirculationModel;
   meetings: MeetingsModel;
+  workflow: WorkflowModel;
   dispose(): void;
 }
 
@@ -30,6 +32,7 @@ export function createContext(me: User): AppContext {
   const pager = new PagerModel(api, me);
   const circulation = new CirculationModel(api, me);
   const meetings = new MeetingsModel(api, me);
+  const workflow = new WorkflowModel(api, me);
   const stopIdle = startIdleReporting(api);
   api.start();
   // Models load on connect; should the socket be slow to come up, load over HTTP meanwhile.
@@ -40,6 +43,7 @@ export function createContext(me: User): AppContext {
     void pager.reload();
     void circulation.reload();
     void meetings.reload();
+    void workflow.reload();
   }, FIRST_LOAD_FALLBACK_MS);
 
   return {
@@ -50,6 +54,7 @@ export function createContext(me: User): AppContext {
     pager,
     circulation,
     meetings,
+    workflow,
     dispose() {
       clearTimeout(fallback);
       stopIdle();

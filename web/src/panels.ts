@@ -1,4 +1,4 @@
-// The panels of the work area. Later features (pager, circulation, meetings) add an entry here.
+// The panels of the work area. Later features (pager, circulation, meetings, approvals) add an entry here.
 import type { VNode } from 'preact';
 import { BoardView, type BoardActions } from './board';
 import { CirculationPanel, CirculationPopups } from './circulationView';
@@ -10,6 +10,7 @@ import { NoteDialog, NotesPanel, noteTarget } from './notes';
 import { PagerPanel, PagerPopups } from './pagerView';
 import type { Store } from './store';
 import { WhereaboutsForm, formTarget } from './whereabouts';
+import { WorkflowPanel } from './workflowView';
 
 export interface Panel {
   id: string;
@@ -64,6 +65,12 @@ export const panels: Panel[] = [
     View: MeetingsPanel,
     unread: (ctx) => ctx.meetings.unread,
     Overlay: MeetingPopups,
+  },
+  {
+    id: 'workflow',
+    label: 'nav.workflow',
+    View: WorkflowPanel,
+    unread: (ctx) => ctx.workflow.unread,
   },
 ];
 
