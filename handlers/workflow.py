@@ -164,16 +164,35 @@ async def workflow_define(ctx: Ctx, p: Define) -> dict[str, Any]:
             raise bad_request("a role step names its role", [{"field": f"definition.steps[{i}]"}])
         if s.approvers.kind == "users" and not s.approvers.user_ids:
             raise bad_request("a users step names them", [{"field": f"definition.steps[{i}]"}])
-        if s.when is not None and s.when.field not in names:
-            raise bad_request(
-                f"`when` names no form field: {s.when.field}",
-                [{"field": f"definition.steps[{i}].when"}],
-            )
+        if s.when is not None:
+            field = next((f for f in spec.form if f.name == s.when.field), None)
+            if field is None:
+                raise bad_request(
+                    f"`when` names no form field: {s.when.field}",
+                    [{"field": f"definition.steps[{i}].when"}],
+                )
+            if not _condition_fits(field.type, s.when):
+                raise bad_request(
+                    f"`when` compares {s.when.field} ({field.type}) with a value that cannot match",
+                    [{"field": f"definition.steps[{i}].when.value"}],
+                )
     form = msgspec.to_builtins(spec.form)
     steps = [{k: v for k, v in msgspec.to_builtins(s).items() if v is not None} for s in spec.steps]
     async with ctx.transaction() as tx:
         version = await q.define(tx.conn, spec.key, spec.name, form, steps, ctx.user.id)
     return {"key": spec.key, "version": version}
+
+
+def _condition_fits(kind: str, when: When) -> bool:
+    """A condition whose value could ever match its field: `in` takes a list; a number field
+    compares with numbers, any other with text; gt/gte/lt/lte need an ordered type."""
+    values = when.value if isinstance(when.value, list) else [when.value]
+    if (when.op == "in") != isinstance(when.value, list) or not values:
+        return False
+    numeric = kind == "number"
+    if any(isinstance(v, int | float) != numeric for v in values):
+        return False
+    return when.op in ("eq", "ne", "in") or kind in ("number", "date", "datetime")
 
 
 # --- forms ----------------------------------------------------------------------------------------
@@ -614,6 +633,7 @@ async def workflow_get(ctx: Ctx, p: InstanceRef) -> dict[str, Any]:
             "state": inst.state,
             "step": _step_name(d, inst.step),
             "steps": [s["name"] for s in d.steps],
+            "form_fields": d.form,  # the fields of the version this request keeps
             "created_at": inst.created_at,
             "finished_at": inst.finished_at,
             "tasks": [
@@ -747,19 +767,24 @@ class NoInput(Input):
 @commands("delegation.list")
 async def delegation_list(ctx: Ctx, p: NoInput) -> dict[str, Any]:
     now = utcnow()
+    found = await q.delegations_of(ctx.db, ctx.user.id)
+    ids = sorted({g.grantor_id for g in found} | {g.delegate_id for g in found})
+    names = {u.id: u.name for u in await dq.users_by_ids(ctx.db, ids)}
     return {
         "delegations": [
             {
                 "delegation_id": str(g.id),
                 "grantor_id": str(g.grantor_id),
                 "delegate_id": str(g.delegate_id),
+                "grantor": {"id": str(g.grantor_id), "name": names.get(g.grantor_id, "")},
+                "delegate": {"id": str(g.delegate_id), "name": names.get(g.delegate_id, "")},
                 "starts_at": g.starts_at,
                 "ends_at": g.ends_at,
                 "keys": g.keys,
                 "active": g.revoked_at is None and g.starts_at <= now < g.ends_at,
                 "revoked_at": g.revoked_at,
             }
-            for g in await q.delegations_of(ctx.db, ctx.user.id)
+            for g in found
         ]
     }
 

@@ -366,3 +366,49 @@ async def test_a_delegate_signs_for_the_grantor_until_revoked(office: Office) ->
         office, "zhang", "delegation.grant", {"to": office.user_ids["wang"], "ends_at": ends}
     )
     assert cycle["error"]["code"] == "conflict"
+
+
+async def test_a_definition_whose_condition_could_never_match_is_refused(office: Office) -> None:
+    admin = await office.server.login("admin")
+
+    def definition(when: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "definition": {
+                "key": "leave",
+                "name": "请假",
+                "form": [
+                    {"name": "days", "label": "天数", "type": "number", "required": True},
+                    {"name": "type", "label": "假别", "type": "text", "required": True},
+                ],
+                "steps": [{"name": "上级", "approvers": {"kind": "supervisor"}, "when": when}],
+            }
+        }
+
+    for when in (
+        {"field": "days", "op": "gt", "value": "3"},  # text against a number
+        {"field": "days", "op": "in", "value": 3},  # `in` without a list
+        {"field": "type", "op": "gt", "value": "事假"},  # text has no order
+        {"field": "type", "op": "eq", "value": 1},
+    ):
+        env = await office.server.command(
+            admin["access_token"], "workflow.define", definition(when)
+        )
+        assert env["error"]["code"] == "bad_request", when
+    env = await office.server.command(
+        admin["access_token"],
+        "workflow.define",
+        definition({"field": "type", "op": "in", "value": ["事假", "病假"]}),
+    )
+    assert env["data"] == {"key": "leave", "version": 2}
+    # Running requests keep their version; a new one gets the new version and its fields.
+    started = await _start(office, "li", form={"days": 1, "type": "事假"})
+    got = await _ok(office, "li", "workflow.get", {"instance_id": started["instance_id"]})
+    assert got["instance"]["version"] == 2
+    assert [f["name"] for f in got["instance"]["form_fields"]] == ["days", "type"]
+
+
+async def test_delegations_name_both_people(office: Office) -> None:
+    ends = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    await _ok(office, "wang", "delegation.grant", {"to": office.user_ids["zhang"], "ends_at": ends})
+    (d,) = (await _ok(office, "zhang", "delegation.list", {}))["delegations"]
+    assert (d["grantor"]["name"], d["delegate"]["name"], d["active"]) == ("王明", "张伟", True)
