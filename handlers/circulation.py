@@ -333,6 +333,7 @@ async def circulation_confirm(ctx: Ctx, p: Confirm) -> dict[str, Any]:
 async def confirm_for(tx: Transaction, c: q.Circulation, user_id: int, comment: str | None) -> bool:
     """Confirming an unopened circulation opens it first: the sender hears both. Confirming twice
     changes nothing."""
+    await tx.lock_users([c.sender_id, user_id])
     opened = await q.open_(tx.conn, c.id, user_id)
     confirmed = await q.confirm(tx.conn, c.id, user_id, comment)
     await _tell_sender(tx, c, [ch for ch in (opened, confirmed) if ch is not None])

@@ -159,6 +159,8 @@ class Progress(Input):
 
 async def _my_part(tx: Transaction, ctx: Ctx, task_id: str) -> tuple[q.TaskRecord, q.Part]:
     t = await q.task(tx.conn, int(task_id))
+    if t is not None:  # the people this change may write to, before anything else
+        await tx.lock_users([t.assigner_id, ctx.user.id])
     parts = await q.parts(tx.conn, int(task_id), lock=True) if t else []
     mine = next((x for x in parts if x.user_id == ctx.user.id), None)
     if t is None or mine is None:
@@ -223,6 +225,9 @@ async def task_reassign(ctx: Ctx, p: Reassign) -> dict[str, Any]:
     if not await dq.active_ids(ctx.db, [to]):
         raise bad_request("no such person", [{"field": "to", "message": "unknown"}])
     async with ctx.transaction() as tx:
+        found = await q.task(tx.conn, int(p.task_id))
+        if found is not None:  # everyone this writes to, at once: the new one too
+            await tx.lock_users([found.assigner_id, ctx.user.id, to])
         t, mine = await _my_part(tx, ctx, p.task_id)
         if to in {x.user_id for x in await q.parts(tx.conn, t.id)}:
             raise AppError("conflict", "they already had this task")

@@ -4,8 +4,9 @@ Each module adds and closes its own items inside the transaction that makes the 
 (`add`, `done`): a circulation received or confirmed or recalled, an approval task opened or
 closed. Every change is a durable event to the owner carrying the new counts
 (`todo.added {item, counts}`, `todo.done {todo_id, kind, ref_id, counts}`), so a client never
-recounts. The counts are exact under concurrency: the owners' rows are locked first (in id
-order, as the event append locks them), so each count sees every change committed before it.
+recounts. The counts are exact under concurrency: the owners' streams are locked first
+(`Transaction.lock_users`), so each count sees every change committed before it. A change that
+touches several people locks them all at its start, so these locks never cross.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ async def add(tx: Transaction, items: Sequence[NewTodo]) -> None:
     """Add these items, in the caller's transaction; each owner gets `todo.added`."""
     if not items:
         return
-    await q.lock_owners(tx.conn, [i.user_id for i in items])
+    await tx.lock_users(i.user_id for i in items)
     added = await q.add(tx.conn, items)
     await _tell(tx, added, done=False)
 
@@ -101,7 +102,7 @@ async def done(
     owners = list(user_ids) if user_ids is not None else await q.owners(tx.conn, kind, ref_ids)
     if not owners:
         return
-    await q.lock_owners(tx.conn, owners)
+    await tx.lock_users(owners)
     closed = await q.close(tx.conn, kind, ref_ids, user_ids)
     await _tell(tx, closed, done=True)
 

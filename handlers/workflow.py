@@ -240,24 +240,7 @@ def _when(value: str) -> datetime:
 async def _flow(
     db: Any, d: q.Definition, inst: q.Instance, rows: list[q.TaskRow], *, started: bool
 ) -> Flow:
-    candidates: list[list[int]] = []
-    for s in d.steps:
-        a = s["approvers"]
-        kind = a["kind"]
-        if kind == "supervisor":
-            people = await q.supervisor(db, inst.applicant_id, int(a.get("level", 1)))
-        elif kind == "department_head":
-            people = await q.department_head(db, inst.applicant_id)
-        elif kind == "role":
-            people = await q.with_role(db, a["role"])
-        elif kind == "users":
-            people = await dq.active_ids(db, [int(i) for i in a.get("user_ids", [])])
-        else:  # picked by the applicant
-            people = await dq.active_ids(db, inst.picked)
-        candidates.append(people)
-    admins = await q.with_role(db, "admin")
-    everyone = {u for c in candidates for u in c} | set(admins)
-    delegations = await q.in_force(db, sorted(everyone), d.key, utcnow())
+    who = await q.approvers(db, inst.applicant_id, d.steps, inst.picked, d.key, utcnow())
     return Flow(
         steps=[
             Step(s["name"], s["mode"], s["approvers"], s.get("when"), s.get("on_empty", "skip"))
@@ -272,9 +255,9 @@ async def _flow(
             Task(t.id, t.step, t.round, t.assignee_id, t.on_behalf_of, t.state, t.ord)  # type: ignore[arg-type]
             for t in rows
         ],
-        candidates=candidates,
-        admins=admins,
-        delegations=delegations,
+        candidates=who.candidates,
+        admins=who.admins,
+        delegations=who.delegations,
     )
 
 
@@ -309,6 +292,10 @@ async def _apply(
     form: dict[str, Any] | None = None,
 ) -> list[q.TaskRow]:
     """Write the engine's changes, the trail and the events they cause."""
+    closing = [t for t in await q.tasks(tx.conn, inst.id) if t.id in ch.close]
+    await tx.lock_users(
+        [inst.applicant_id, *(t.assignee_id for t in closing), *(n.assignee for n in ch.open)]
+    )
     await q.update_instance(
         tx.conn,
         inst.id,
@@ -799,6 +786,7 @@ async def delegation_end(
         g = await q.delegation(tx.conn, int(payload["delegation_id"]))
         if g is None:
             continue
+        await tx.lock_users([g.grantor_id, g.delegate_id])
         moved = await q.move_open_tasks(tx.conn, g.grantor_id, g.delegate_id)
         await todo.done(tx, "approval", [t.id for t in moved], [g.delegate_id])
         for t in moved:

@@ -60,6 +60,13 @@ class Transaction:
         assert not event.durable, f"{event.type} is durable: use emit"
         self.published.append((topic, event))
 
+    async def lock_users(self, user_ids: Iterable[int]) -> None:
+        """Lock the streams of everyone this transaction will write to, in id order, before
+        anything else: a change that appends or counts for several people one after the other
+        would otherwise take their locks in its own order, and two such changes crossing (A
+        approves for B while B approves for A) deadlock."""
+        await sq.lock(self.conn, list(user_ids))
+
     async def schedule(
         self, kind: str, key: str, run_at: datetime, payload: dict[str, Any]
     ) -> None:

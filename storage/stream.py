@@ -148,6 +148,15 @@ async def replay(
     return [ReplayRow(*r) for r in await db.fetch(REPLAY, user_ids, last_seqs, limit)]
 
 
+async def lock(conn: Executor, user_ids: Sequence[int]) -> None:
+    """Lock these people's streams, in id order (as the event append does), for the rest of the
+    transaction."""
+    await conn.execute(
+        "SELECT 1 FROM streams WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE",
+        sorted(set(user_ids)),
+    )
+
+
 async def head(db: Executor, user_id: int) -> int:
     """The user's last seq (0 before any event)."""
     return int(await db.fetchval("SELECT seq FROM streams WHERE user_id = $1", user_id) or 0)

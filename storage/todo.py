@@ -50,15 +50,6 @@ _COLS = (
 )
 
 
-async def lock_owners(conn: asyncpg.Connection, user_ids: Sequence[int]) -> None:
-    """Serialize the changes of these people's items (their stream rows, in id order, as the
-    event append does): a count read after this sees every change committed before."""
-    await conn.execute(
-        "SELECT 1 FROM streams WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE",
-        sorted(set(user_ids)),
-    )
-
-
 async def add(conn: asyncpg.Connection, items: Sequence[NewTodo]) -> list[Todo]:
     """Add (or reopen) items; returns those that are new or were done."""
     rows = await conn.fetch(

@@ -352,31 +352,40 @@ async def had_task(db: Executor, instance_id: int, user_id: int) -> bool:
 
 
 # --- who approves ----------------------------------------------------------------------------------
-async def supervisor(db: Executor, user_id: int, level: int) -> list[int]:
-    """The supervisor `level` steps up the chain (1: the direct one), if active."""
-    found = await db.fetchval(
+class Approvers(msgspec.Struct, frozen=True):
+    candidates: list[list[int]]  # per step, in order
+    admins: list[int]
+    delegations: dict[int, int]  # grantor -> delegate, in force for this definition now
+
+
+async def approvers(
+    db: Executor,
+    applicant_id: int,
+    steps: Sequence[dict[str, Any]],
+    picked: Sequence[int],
+    key: str,
+    at: datetime,
+) -> Approvers:
+    """Who may approve each step, the administrators, and the delegations in force among them,
+    in one statement: the supervisor `level` up the chain; the department head (the leaders of
+    the applicant's department, or of the nearest one above that has a leader other than the
+    applicant); everyone with a role; named people; the people the applicant picked. Only
+    active people; named and picked ones in the order given."""
+    kinds = [str(s["approvers"]["kind"]) for s in steps]
+    named = [
+        (i, int(u), n)
+        for i, s in enumerate(steps)
+        if s["approvers"]["kind"] == "users"
+        for n, u in enumerate(s["approvers"].get("user_ids", []))
+    ]
+    rows = await db.fetch(
         """
         WITH RECURSIVE chain(id, up, n) AS (
             SELECT id, supervisor_id, 0 FROM users WHERE id = $1
             UNION ALL
             SELECT u.id, u.supervisor_id, c.n + 1 FROM users u JOIN chain c ON u.id = c.up
-            WHERE c.n < $2
-        )
-        SELECT c.id FROM chain c JOIN users u ON u.id = c.id
-        WHERE c.n = $2 AND u.deactivated_at IS NULL
-        """,
-        user_id,
-        level,
-    )
-    return [] if found is None else [int(found)]
-
-
-async def department_head(db: Executor, user_id: int) -> list[int]:
-    """The leaders of the user's department, or, when the user is its only leader or it has
-    none, of the nearest department above that has one."""
-    rows = await db.fetch(
-        """
-        WITH RECURSIVE up(id, parent_id, n) AS (
+            WHERE c.n < 5
+        ), up(id, parent_id, n) AS (
             SELECT d.id, d.parent_id, 0 FROM departments d
             JOIN users u ON u.department_id = d.id WHERE u.id = $1
             UNION ALL
@@ -385,19 +394,61 @@ async def department_head(db: Executor, user_id: int) -> list[int]:
         ), heads AS (
             SELECT up.n, u.id FROM up JOIN users u ON u.department_id = up.id
             WHERE 'leader' = ANY(u.roles) AND u.id <> $1 AND u.deactivated_at IS NULL
+        ), steps AS (
+            SELECT * FROM unnest($2::int[], $3::text[], $4::int[], $5::text[])
+                AS s(i, kind, level, role)
+        ), cand AS (
+            SELECT s.i, c.id AS user_id, 0::bigint AS ord FROM steps s
+            JOIN chain c ON s.kind = 'supervisor' AND c.n = s.level
+            UNION ALL
+            SELECT s.i, h.id, h.id FROM steps s
+            JOIN heads h ON s.kind = 'department_head' AND h.n = (SELECT min(n) FROM heads)
+            UNION ALL
+            SELECT s.i, u.id, u.id FROM steps s
+            JOIN users u ON s.kind = 'role' AND s.role = ANY(u.roles)
+            UNION ALL
+            SELECT x.i, x.id, x.n FROM unnest($6::int[], $7::bigint[], $8::bigint[]) AS x(i, id, n)
+            UNION ALL
+            SELECT s.i, x.id, x.n FROM steps s
+            JOIN unnest($9::bigint[]) WITH ORDINALITY AS x(id, n) ON s.kind = 'picked'
+            UNION ALL
+            SELECT -1, u.id, u.id FROM users u WHERE 'admin' = ANY(u.roles)
+        ), active AS (
+            SELECT c.* FROM cand c JOIN users u ON u.id = c.user_id AND u.deactivated_at IS NULL
+        ), dels AS (
+            SELECT DISTINCT ON (grantor_id) grantor_id, delegate_id FROM delegations
+            WHERE grantor_id IN (SELECT user_id FROM active) AND revoked_at IS NULL
+              AND starts_at <= $10 AND ends_at > $10 AND (keys IS NULL OR $11 = ANY(keys))
+            ORDER BY grantor_id, id DESC
         )
-        SELECT id FROM heads WHERE n = (SELECT min(n) FROM heads) ORDER BY id
+        SELECT 'c' AS what, i, user_id, ord FROM active
+        UNION ALL
+        SELECT 'd', NULL, grantor_id, delegate_id FROM dels
+        ORDER BY what, i, ord
         """,
-        user_id,
+        applicant_id,
+        list(range(len(steps))),
+        kinds,
+        [int(s["approvers"].get("level", 1)) for s in steps],
+        [s["approvers"].get("role") for s in steps],
+        [n[0] for n in named],
+        [n[1] for n in named],
+        [n[2] for n in named],
+        list(picked),
+        at,
+        key,
     )
-    return [r["id"] for r in rows]
-
-
-async def with_role(db: Executor, role: str) -> list[int]:
-    rows = await db.fetch(
-        "SELECT id FROM users WHERE $1 = ANY(roles) AND deactivated_at IS NULL ORDER BY id", role
-    )
-    return [r["id"] for r in rows]
+    candidates: list[list[int]] = [[] for _ in steps]
+    admins: list[int] = []
+    delegations: dict[int, int] = {}
+    for r in rows:
+        if r["what"] == "d":
+            delegations[r["user_id"]] = r["ord"]
+        elif r["i"] < 0:
+            admins.append(r["user_id"])
+        elif r["user_id"] not in candidates[r["i"]]:
+            candidates[r["i"]].append(r["user_id"])
+    return Approvers(candidates, admins, delegations)
 
 
 # --- delegations -----------------------------------------------------------------------------------
@@ -463,20 +514,3 @@ async def delegations_of(db: Executor, user_id: int) -> list[Delegation]:
         user_id,
     )
     return [_rec(Delegation, r) for r in rows]
-
-
-async def in_force(
-    db: Executor, grantor_ids: Sequence[int], key: str, at: datetime
-) -> dict[int, int]:
-    """grantor -> delegate for the delegations of this definition in force at `at` (start
-    inclusive, end exclusive; the newest wins)."""
-    rows = await db.fetch(
-        "SELECT DISTINCT ON (grantor_id) grantor_id, delegate_id FROM delegations"
-        " WHERE grantor_id = ANY($1::bigint[]) AND revoked_at IS NULL"
-        " AND starts_at <= $3 AND ends_at > $3 AND (keys IS NULL OR $2 = ANY(keys))"
-        " ORDER BY grantor_id, id DESC",
-        list(grantor_ids),
-        key,
-        at,
-    )
-    return {r["grantor_id"]: r["delegate_id"] for r in rows}
