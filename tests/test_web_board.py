@@ -19,7 +19,7 @@ async def sign_in(new_page: NewPage, url: str, *accounts: str) -> list[Page]:
 
 async def _sign_in_one(new_page: NewPage, url: str, account: str) -> Page:
     page = await new_page()
-    await page.goto(url + "/")
+    await page.goto(url + "/#board")
     await page.get_by_test_id("login-account").fill(account)
     await page.get_by_test_id("login-password").fill(TEST_PASSWORD)
     await page.get_by_test_id("login-submit").click()

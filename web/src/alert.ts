@@ -96,6 +96,22 @@ export function chime(urgent: boolean): void {
   }
 }
 
+/** One short beep (the to-do inbox's urgent arrivals, schedule reminders). */
+export function beep(frequency = 988, length = 0.18): void {
+  if (!soundOn.get() || !audio || audio.state !== 'running') return;
+  const now = audio.currentTime + 0.02;
+  const osc = audio.createOscillator();
+  const gain = audio.createGain();
+  osc.type = 'sine';
+  osc.frequency.value = frequency;
+  gain.gain.setValueAtTime(0.0001, now);
+  gain.gain.exponentialRampToValueAtTime(0.2, now + 0.015);
+  gain.gain.exponentialRampToValueAtTime(0.0001, now + length);
+  osc.connect(gain).connect(audio.destination);
+  osc.start(now);
+  osc.stop(now + length + 0.02);
+}
+
 /** Whether the user is looking at this tab right now. */
 export function tabInFront(): boolean {
   return !document.hidden && document.hasFocus();

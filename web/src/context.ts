@@ -10,6 +10,9 @@ import { PagerModel } from './pager';
 import type { User } from './types';
 import { formTarget } from './whereabouts';
 import { WorkflowModel } from './workflow';
+import { TodoModel } from './todo';
+import { TasksModel } from './tasks';
+import { CalendarModel } from './calendar';
 
 const FIRST_LOAD_FALLBACK_MS = 3_000;
 
@@ -22,6 +25,9 @@ export interface AppContext {
   circulation: CirculationModel;
   meetings: MeetingsModel;
   workflow: WorkflowModel;
+  todo: TodoModel;
+  tasks: TasksModel;
+  calendar: CalendarModel;
   dispose(): void;
 }
 
@@ -33,6 +39,9 @@ export function createContext(me: User): AppContext {
   const circulation = new CirculationModel(api, me);
   const meetings = new MeetingsModel(api, me);
   const workflow = new WorkflowModel(api, me);
+  const todo = new TodoModel(api, me);
+  const tasks = new TasksModel(api, me);
+  const calendar = new CalendarModel(api, me);
   const stopIdle = startIdleReporting(api);
   api.start();
   // Models load on connect; should the socket be slow to come up, load over HTTP meanwhile.
@@ -44,6 +53,9 @@ export function createContext(me: User): AppContext {
     void circulation.reload();
     void meetings.reload();
     void workflow.reload();
+    void todo.reload();
+    void tasks.reload();
+    void calendar.load();
   }, FIRST_LOAD_FALLBACK_MS);
 
   return {
@@ -55,6 +67,9 @@ export function createContext(me: User): AppContext {
     circulation,
     meetings,
     workflow,
+    todo,
+    tasks,
+    calendar,
     dispose() {
       clearTimeout(fallback);
       stopIdle();

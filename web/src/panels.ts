@@ -1,4 +1,5 @@
-// The panels of the work area. Later features (pager, circulation, meetings, approvals) add an entry here.
+// The panels of the work area. Later features (pager, circulation, meetings, approvals, to-do,
+// tasks, calendar) add an entry here; the first one is where a signed-in session lands.
 import type { VNode } from 'preact';
 import { BoardView, type BoardActions } from './board';
 import { CirculationPanel, CirculationPopups } from './circulationView';
@@ -11,6 +12,9 @@ import { PagerPanel, PagerPopups } from './pagerView';
 import type { Store } from './store';
 import { WhereaboutsForm, formTarget } from './whereabouts';
 import { WorkflowPanel } from './workflowView';
+import { TodoNavExtra, TodoPanel } from './todoView';
+import { TasksPanel } from './tasksView';
+import { CalendarPanel } from './calendarView';
 
 export interface Panel {
   id: string;
@@ -18,6 +22,10 @@ export interface Panel {
   View: (props: { ctx: AppContext }) => VNode;
   /** unread items, shown on the tab (`data-unread`) and counted in the page title */
   unread?: (ctx: AppContext) => Store<number>;
+  /** whether `unread` counts in the page title (default yes); not when the to-do inbox counts the same items */
+  inTitle?: boolean;
+  /** more in the navigation tab, after the badge (e.g. the urgent count) */
+  NavExtra?: (props: { ctx: AppContext }) => VNode | null;
   /** shown over every panel (e.g. pop-ups for arrivals) */
   Overlay?: (props: { ctx: AppContext }) => VNode | null;
 }
@@ -44,6 +52,14 @@ function BoardPanel({ ctx }: { ctx: AppContext }) {
 }
 
 export const panels: Panel[] = [
+  // The first is the landing view after sign-in.
+  {
+    id: 'todo',
+    label: 'nav.todo',
+    View: TodoPanel,
+    unread: (ctx) => ctx.todo.unread,
+    NavExtra: TodoNavExtra,
+  },
   { id: 'board', label: 'nav.board', View: BoardPanel },
   {
     id: 'pager',
@@ -57,6 +73,7 @@ export const panels: Panel[] = [
     label: 'nav.circulation',
     View: CirculationPanel,
     unread: (ctx) => ctx.circulation.unread,
+    inTitle: false, // in the to-do count
     Overlay: CirculationPopups,
   },
   {
@@ -71,7 +88,10 @@ export const panels: Panel[] = [
     label: 'nav.workflow',
     View: WorkflowPanel,
     unread: (ctx) => ctx.workflow.unread,
+    inTitle: false, // in the to-do count
   },
+  { id: 'tasks', label: 'nav.tasks', View: TasksPanel },
+  { id: 'calendar', label: 'nav.calendar', View: CalendarPanel },
 ];
 
 export function panelTitle(panel: Panel): string {

@@ -69,12 +69,16 @@ function UnreadNotes({ ctx }: { ctx: AppContext }) {
   </button>`;
 }
 
-/** "(3) 联络 · Liaison": unread notes plus every panel's unread items. */
+/**
+ * "(3) 联络 · Liaison": unread notes plus every panel's unread items: the to-do inbox's open
+ * count (the server's), pages, meeting messages; not the circulation and approval badges, whose
+ * items the to-do count holds already.
+ */
 function DocumentTitle({ ctx }: { ctx: AppContext }) {
   const notes = useStore(ctx.notes.notes);
   const [panelUnread, setPanelUnread] = useState(0);
   useEffect(() => {
-    const stores = panels.flatMap((p) => (p.unread ? [p.unread(ctx)] : []));
+    const stores = panels.flatMap((p) => (p.unread && p.inTitle !== false ? [p.unread(ctx)] : []));
     const sum = () => setPanelUnread(stores.reduce((n, store) => n + store.get(), 0));
     sum();
     const offs = stores.map((store) => store.subscribe(sum));
@@ -100,6 +104,7 @@ function NavItem({ ctx, panel, active }: { ctx: AppContext; panel: Panel; active
   >
     ${panelTitle(panel)}
     ${unread > 0 ? html`<span class="nav-badge" aria-label=${t('nav.unread', { n: unread })}>${unread}</span>` : null}
+    ${panel.NavExtra ? html`<${panel.NavExtra} ctx=${ctx} />` : null}
   </a>`;
 }
 
