@@ -142,6 +142,25 @@ async def _want_sms(
         await tx.schedule(SMS_FLUSH, str(user_id), due, {"user_id": user_id})
 
 
+async def may_text_now(services: Services, tx: Transaction, user_ids: list[int]) -> list[int]:
+    """Those of these people a non-page SMS (an urge) may go to now, under the same rules as
+    pages: not in their quiet hours, and none sent to them within the digest window. For each
+    one returned, the window starts now (the caller enqueues the SMS in this transaction)."""
+    tz = ZoneInfo(services.config.timezone)
+    window = timedelta(seconds=services.config.sms_digest_s)
+    allowed = []
+    for user_id in sorted(set(user_ids)):
+        sent_at, pending, _ = await q.lock_notify_state(tx.conn, user_id)
+        start, end = await q.quiet_hours(tx.conn, user_id)
+        if _in_quiet(utcnow(), start, end, tz) is not None:
+            continue
+        if sent_at is not None and utcnow() - sent_at < window:
+            continue
+        await q.sms_sent_now(tx.conn, user_id, still_pending=pending)
+        allowed.append(user_id)
+    return allowed
+
+
 @jobs(SMS_FLUSH)
 async def sms_flush(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
     for payload in payloads:

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from handlers import presence, todo
+from handlers import notify, presence, todo
 from handlers.workflow_engine import (
     Action,
     Changes,
@@ -537,7 +537,8 @@ async def workflow_resubmit(ctx: Ctx, p: Resubmit) -> dict[str, Any]:
 @commands("workflow.urge")
 async def workflow_urge(ctx: Ctx, p: InstanceRef) -> dict[str, Any]:
     """The open tasks' assignees get `workflow.urged`, and an SMS when they are offline (with a
-    phone, SMS not turned off); once per 10 minutes per request."""
+    phone, SMS not turned off, not in their quiet hours, no SMS within the digest window); once
+    per 10 minutes per request."""
     async with ctx.transaction() as tx:
         inst = await _locked_own(tx, ctx, p.instance_id)
         if inst.state != "running":
@@ -571,6 +572,9 @@ async def workflow_urge(ctx: Ctx, p: InstanceRef) -> dict[str, Any]:
             for s in await dq.sms_targets(tx.conn, [t.assignee_id for t in open_])
             if ctx.services.hub.presence(s.user_id) == "offline"
         ]
+        # The pager's rules: quiet hours and at most one SMS per person per digest window.
+        allowed = set(await notify.may_text_now(ctx.services, tx, [s.user_id for s in offline]))
+        offline = [s for s in offline if s.user_id in allowed]
         text = fit_sms(f"【联络】{ctx.user.name}催办：请尽快审批《{inst.title}》")
         for s in offline:
             await enqueue(

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.support import Client, Office, eventually
 
@@ -412,3 +413,33 @@ async def test_delegations_name_both_people(office: Office) -> None:
     await _ok(office, "wang", "delegation.grant", {"to": office.user_ids["zhang"], "ends_at": ends})
     (d,) = (await _ok(office, "zhang", "delegation.list", {}))["delegations"]
     assert (d["grantor"]["name"], d["delegate"]["name"], d["active"]) == ("王明", "张伟", True)
+
+
+async def test_urge_sms_keeps_the_pagers_rules_quiet_hours_and_one_per_window(
+    office: Office,
+) -> None:
+    """wang is offline. In his quiet hours no SMS; out of them one, and the next urge within the
+    digest window sends none."""
+    now = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    quiet = {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=1)).strftime("%H:%M"),
+    }
+    await _ok(office, "wang", "prefs.set", {"quiet_hours": quiet})
+    first = await _start(office, "li")
+    assert await _ok(office, "li", "workflow.urge", {"instance_id": first["instance_id"]}) == {
+        "urged": 1,
+        "texted": 0,
+    }
+
+    await _ok(office, "wang", "prefs.set", {"quiet_hours": None})
+    second = await _start(office, "li")
+    assert await _ok(office, "li", "workflow.urge", {"instance_id": second["instance_id"]}) == {
+        "urged": 1,
+        "texted": 1,
+    }
+    third = await _start(office, "zhang")
+    assert await _ok(office, "zhang", "workflow.urge", {"instance_id": third["instance_id"]}) == {
+        "urged": 1,
+        "texted": 0,
+    }
