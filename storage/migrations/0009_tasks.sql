@@ -25,3 +25,22 @@ CREATE TABLE task_assignees (
     PRIMARY KEY (task_id, user_id)
 );
 CREATE INDEX task_assignees_user ON task_assignees (user_id, task_id DESC);
+
+-- Backfill: meeting actions marked before tasks existed become tasks, each an open to-do item.
+WITH made AS (
+    INSERT INTO tasks (assigner_id, title, body, due_at, source, meeting_mark_id, created_at)
+    SELECT mk.marked_by, left(m.title || '：' || msg.body, 200), msg.body, mk.due, 'meeting',
+           mk.id, mk.at
+    FROM meeting_marks mk
+    JOIN meetings m ON m.id = mk.meeting_id
+    JOIN meeting_messages msg ON msg.id = mk.message_id
+    WHERE mk.kind = 'action' AND mk.assignee_id IS NOT NULL
+    RETURNING id, meeting_mark_id
+)
+INSERT INTO task_assignees (task_id, user_id)
+SELECT made.id, mk.assignee_id FROM made JOIN meeting_marks mk ON mk.id = made.meeting_mark_id;
+
+INSERT INTO todos (user_id, kind, ref_id, title, from_id, due_at, created_at)
+SELECT a.user_id, 'meeting_action', t.id, t.title, t.assigner_id, t.due_at, t.created_at
+FROM tasks t JOIN task_assignees a ON a.task_id = t.id
+WHERE t.source = 'meeting';
