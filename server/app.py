@@ -19,6 +19,7 @@ from handlers import (
     circulation,
     directory,
     files,
+    library,
     meetings,
     notify,
     pager,
@@ -77,6 +78,7 @@ FEATURES = [
     tasks.feature,
     schedule.feature,
     workflow.feature,
+    library.feature,
 ]
 
 

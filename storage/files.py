@@ -73,6 +73,12 @@ _READABLE = """
               SELECT 1 FROM circulation_recipients r
               WHERE r.circulation_id = c.id AND r.user_id = $2)))
     )
+    OR EXISTS (
+        SELECT 1 FROM library_docs d
+        JOIN library_effective e ON e.folder_id = d.folder_id AND 'read' = ANY(e.perms)
+        JOIN library_principals($2) p ON p.kind = e.kind AND p.principal = e.principal
+        WHERE d.file_id = f.id AND d.removed_at IS NULL
+    )
 """
 
 

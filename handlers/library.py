@@ -1,0 +1,244 @@
+"""The file library (文件库): folders with permissions for people, departments (and those below
+them) and roles, inherited from the parent unless cut; every list and download checks the
+effective permissions kept in `library_effective`, which the transaction that changes an ACL or
+moves a folder rewrites for the whole subtree (no walk up the tree per request).
+
+read: see the folder, its documents and download them; write: add, move and remove documents
+and make subfolders; manage: change the folder's permissions, move or remove it. Whoever makes
+a folder manages it. Search, and text extraction on the bus, come with the rest of the library
+(issue 20)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from server.commands import CommandSet, Ctx, Id, Input
+from server.errors import AppError, bad_request, forbidden, not_found
+from server.feature import Feature
+from storage import directory as dq
+from storage import files as fq
+from storage import library as q
+
+commands = CommandSet()
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Perm = Annotated[str, msgspec.Meta(pattern="^(read|write|manage)$")]
+
+
+async def _folder(ctx: Ctx, folder_id: str, perm: str, *, lock: bool = False) -> q.Folder:
+    """The folder, if the caller may `perm` it; one they may not even read does not exist."""
+    f = await q.folder(ctx.db, int(folder_id), lock=lock)
+    if f is None or not await q.may(ctx.db, ctx.user.id, f.id, "read"):
+        raise not_found("no such folder")
+    if perm != "read" and not await q.may(ctx.db, ctx.user.id, f.id, perm):
+        raise forbidden(f"you may not {perm} this folder")
+    return f
+
+
+def _folder_view(f: q.Folder) -> dict[str, Any]:
+    return {
+        "folder_id": str(f.id),
+        "parent_id": str(f.parent_id) if f.parent_id else None,
+        "name": f.name,
+        "inherit": f.inherit,
+    }
+
+
+def _doc_view(d: q.Doc) -> dict[str, Any]:
+    return {
+        "doc_id": str(d.id),
+        "folder_id": str(d.folder_id),
+        "title": d.title,
+        "file": {
+            "file_id": str(d.file_id),
+            "name": d.name,
+            "size": d.size,
+            "content_type": d.content_type,
+        },
+        "added_by": str(d.added_by),
+        "added_at": d.added_at,
+    }
+
+
+class FolderCreate(Input):
+    name: Name
+    parent_id: Id | None = None
+
+
+@commands("library.folder.create")
+async def folder_create(ctx: Ctx, p: FolderCreate) -> dict[str, Any]:
+    if not p.name.strip() or "/" in p.name:
+        raise bad_request("a folder needs a name without '/'", [{"field": "name"}])
+    parent = await _folder(ctx, p.parent_id, "write") if p.parent_id else None
+    async with ctx.transaction() as tx:
+        f = await q.create_folder(
+            tx.conn, parent.id if parent else None, p.name.strip(), ctx.user.id
+        )
+        await q.set_acl(tx.conn, f.id, True, [q.Entry("user", str(ctx.user.id), ["manage"])])
+        await q.recompute(tx.conn, f.id)
+    return {"folder_id": str(f.id)}
+
+
+class AclEntry(msgspec.Struct, forbid_unknown_fields=True):
+    perms: Annotated[list[Perm], msgspec.Meta(min_length=1, max_length=3)]
+    user_id: Id | None = None
+    department_id: Id | None = None
+    role: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
+
+
+class AclSet(Input):
+    folder_id: Id
+    inherit: bool
+    entries: Annotated[list[AclEntry], msgspec.Meta(max_length=200)]
+
+
+def _principal(i: int, e: AclEntry) -> tuple[str, str]:
+    named = [
+        (k, v)
+        for k, v in (("user", e.user_id), ("department", e.department_id), ("role", e.role))
+        if v is not None
+    ]
+    if len(named) != 1:
+        raise bad_request(
+            "an entry names one user_id, department_id or role",
+            [{"field": f"entries[{i}]", "message": "one principal"}],
+        )
+    return named[0]
+
+
+@commands("library.acl.set")
+async def acl_set(ctx: Ctx, p: AclSet) -> dict[str, Any]:
+    entries = [q.Entry(*_principal(i, e), list(e.perms)) for i, e in enumerate(p.entries)]
+    if len({(e.kind, e.principal) for e in entries}) != len(entries):
+        raise bad_request("a principal is named twice", [{"field": "entries"}])
+    users = [int(e.principal) for e in entries if e.kind == "user"]
+    depts = [int(e.principal) for e in entries if e.kind == "department"]
+    if users and len(await dq.existing_ids(ctx.db, "users", users)) != len(set(users)):
+        raise bad_request("no such person", [{"field": "entries", "message": "user_id"}])
+    if depts and len(await dq.existing_ids(ctx.db, "departments", depts)) != len(set(depts)):
+        raise bad_request("no such department", [{"field": "entries", "message": "department_id"}])
+    async with ctx.transaction() as tx:
+        f = await _folder(ctx, p.folder_id, "manage", lock=True)
+        if not entries and (f.parent_id is None or not p.inherit):
+            raise AppError(
+                "conflict", "with no entries and nothing inherited, nobody could open it"
+            )
+        await q.set_acl(tx.conn, f.id, p.inherit, entries)
+        await q.recompute(tx.conn, f.id)
+    return {"folder_id": p.folder_id, "inherit": p.inherit, "entries": len(entries)}
+
+
+class FolderRef(Input):
+    folder_id: Id
+
+
+@commands("library.acl.get")
+async def acl_get(ctx: Ctx, p: FolderRef) -> dict[str, Any]:
+    f = await _folder(ctx, p.folder_id, "manage")
+    keys = {"user": "user_id", "department": "department_id", "role": "role"}
+    return {
+        "folder_id": p.folder_id,
+        "inherit": f.inherit,
+        "entries": [
+            {keys[e.kind]: e.principal, "perms": e.perms} for e in await q.acl(ctx.db, f.id)
+        ],
+    }
+
+
+class ListFolder(Input):
+    folder_id: Id | None = None  # None: the top folders the caller may read
+
+
+@commands("library.list")
+async def library_list(ctx: Ctx, p: ListFolder) -> dict[str, Any]:
+    parent = await _folder(ctx, p.folder_id, "read") if p.folder_id else None
+    folders = await q.children(ctx.db, ctx.user.id, parent.id if parent else None)
+    out: dict[str, Any] = {
+        "folder": _folder_view(parent) if parent else None,
+        "folders": [_folder_view(f) for f in folders],
+        "docs": [],
+    }
+    if parent is not None:
+        out["docs"] = [_doc_view(d) for d in await q.docs(ctx.db, parent.id)]
+        out["may"] = [perm for perm in q.PERMS if await q.may(ctx.db, ctx.user.id, parent.id, perm)]
+    return out
+
+
+class Add(Input):
+    folder_id: Id
+    file_id: Id
+    title: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+@commands("library.add")
+async def library_add(ctx: Ctx, p: Add) -> dict[str, Any]:
+    f = await _folder(ctx, p.folder_id, "write")
+    files = await fq.readable_many(ctx.db, [int(p.file_id)], ctx.user.id)
+    if not files:
+        raise not_found("no such file")
+    title = (p.title or "").strip() or files[0].name
+    async with ctx.transaction() as tx:
+        d = await q.add_doc(tx.conn, f.id, files[0].id, title, ctx.user.id)
+    return {"doc_id": str(d.id)}
+
+
+class Move(Input):
+    to: Id | None = None  # the destination folder (None: the top, for a folder)
+    doc_id: Id | None = None
+    folder_id: Id | None = None
+
+
+@commands("library.move")
+async def library_move(ctx: Ctx, p: Move) -> dict[str, Any]:
+    if (p.doc_id is None) == (p.folder_id is None):
+        raise bad_request("move a doc_id or a folder_id", [{"field": "doc_id"}])
+    async with ctx.transaction() as tx:
+        if p.doc_id is not None:
+            d = await q.doc(tx.conn, int(p.doc_id))
+            if d is None or not await q.may(tx.conn, ctx.user.id, d.folder_id, "read"):
+                raise not_found("no such document")
+            await _folder(ctx, str(d.folder_id), "write")
+            if p.to is None:
+                raise bad_request("a document goes into a folder", [{"field": "to"}])
+            dest = await _folder(ctx, p.to, "write")
+            await q.move_doc(tx.conn, d.id, dest.id)
+            return {"doc_id": p.doc_id, "folder_id": str(dest.id)}
+        assert p.folder_id is not None
+        f = await _folder(ctx, p.folder_id, "manage", lock=True)
+        dest_id = None
+        if p.to is not None:
+            dest = await _folder(ctx, p.to, "write")
+            if await q.is_below(tx.conn, dest.id, f.id):
+                raise AppError("conflict", "a folder cannot go inside itself")
+            dest_id = dest.id
+        await q.move_folder(tx.conn, f.id, dest_id)
+        await q.recompute(tx.conn, f.id)
+        return {"folder_id": p.folder_id, "parent_id": p.to}
+
+
+class Remove(Input):
+    doc_id: Id | None = None
+    folder_id: Id | None = None
+
+
+@commands("library.remove")
+async def library_remove(ctx: Ctx, p: Remove) -> dict[str, Any]:
+    if (p.doc_id is None) == (p.folder_id is None):
+        raise bad_request("remove a doc_id or a folder_id", [{"field": "doc_id"}])
+    async with ctx.transaction() as tx:
+        if p.doc_id is not None:
+            d = await q.doc(tx.conn, int(p.doc_id))
+            if d is None or not await q.may(tx.conn, ctx.user.id, d.folder_id, "read"):
+                raise not_found("no such document")
+            await _folder(ctx, str(d.folder_id), "write")
+            await q.remove_doc(tx.conn, d.id)
+            return {"doc_id": p.doc_id, "removed": True}
+        assert p.folder_id is not None
+        f = await _folder(ctx, p.folder_id, "manage", lock=True)
+        await q.remove_folder(tx.conn, f.id)
+        return {"folder_id": p.folder_id, "removed": True}
+
+
+feature = Feature("library", commands=commands)
