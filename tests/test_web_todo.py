@@ -39,7 +39,9 @@ def _id() -> str:
 
 
 async def _count_is(page: Page, n: int) -> None:
-    await expect(page.get_by_test_id("nav-todo")).to_have_attribute("data-unread", str(n), timeout=5000)
+    await expect(page.get_by_test_id("nav-todo")).to_have_attribute(
+        "data-unread", str(n), timeout=5000
+    )
     if n:
         await expect(page).to_have_title(re.compile(rf"^\({n}\) "))
     else:
@@ -60,8 +62,12 @@ async def test_the_inbox_counts_follow_arrivals_and_completions_in_every_tab(
     circ = await office.server.command(
         wang.token,
         "circulation.create",
-        {"title": "关于做好节前安全检查的通知", "body": "<p>请各科室周四前完成自查。</p>",
-         "to": [li.id], "client_msg_id": _id()},
+        {
+            "title": "关于做好节前安全检查的通知",
+            "body": "<p>请各科室周四前完成自查。</p>",
+            "to": [li.id],
+            "client_msg_id": _id(),
+        },
     )
     assert circ["ok"], circ
     cid = circ["data"]["circulation_id"]
@@ -72,8 +78,14 @@ async def test_the_inbox_counts_follow_arrivals_and_completions_in_every_tab(
     task = await office.server.command(
         wang.token,
         "task.assign",
-        {"title": "整理本季度安全检查台账", "body": "按科室汇总，附照片。", "assignees": [li.id],
-         "urgency": "urgent", "due_at": due, "client_msg_id": _id()},
+        {
+            "title": "整理本季度安全检查台账",
+            "body": "按科室汇总，附照片。",
+            "assignees": [li.id],
+            "urgency": "urgent",
+            "due_at": due,
+            "client_msg_id": _id(),
+        },
     )
     assert task["ok"], task
     tid = task["data"]["task_id"]
@@ -85,7 +97,9 @@ async def test_the_inbox_counts_follow_arrivals_and_completions_in_every_tab(
         await expect(first).to_have_attribute("data-urgency", "urgent")
         await expect(first.get_by_test_id("todo-urgent")).to_be_visible()
         await expect(page.get_by_test_id("nav-todo-urgent")).to_have_attribute("data-count", "1")
-        await expect(page.get_by_test_id("todo-kind-circulation")).to_have_attribute("data-count", "1")
+        await expect(page.get_by_test_id("todo-kind-circulation")).to_have_attribute(
+            "data-count", "1"
+        )
         await expect(page.get_by_test_id("todo-kind-task")).to_have_attribute("data-count", "1")
     await expect(tab1.locator(f"[data-kind='circulation'][data-ref-id='{cid}']")).to_contain_text(
         "关于做好节前安全检查的通知"
@@ -113,7 +127,9 @@ async def test_the_inbox_counts_follow_arrivals_and_completions_in_every_tab(
     await expect(card.get_by_test_id("task-percent-value")).to_have_text("60%")
     await card.get_by_test_id("task-note").fill("已汇总三个科室")
     await card.get_by_test_id("task-progress").click()
-    await expect(card.get_by_test_id("task-my-state")).to_have_attribute("data-state", "in_progress")
+    await expect(card.get_by_test_id("task-my-state")).to_have_attribute(
+        "data-state", "in_progress"
+    )
 
     # 王明 sees her part move on his board, live.
     await wang_page.get_by_test_id("nav-tasks").click()
@@ -141,15 +157,23 @@ async def test_the_inbox_counts_follow_arrivals_and_completions_in_every_tab(
     own = await office.server.command(
         li.token,
         "schedule.create",
-        {"title": "安全检查碰头会", "starts_at": starts.isoformat(), "location": "三楼会议室",
-         "client_msg_id": _id()},
+        {
+            "title": "安全检查碰头会",
+            "starts_at": starts.isoformat(),
+            "location": "三楼会议室",
+            "client_msg_id": _id(),
+        },
     )
     assert own["ok"], own
     private = await office.server.command(
         wang.token,
         "schedule.create",
-        {"title": "私人事务", "starts_at": (starts + timedelta(minutes=5)).isoformat(),
-         "visibility": "private", "client_msg_id": _id()},
+        {
+            "title": "私人事务",
+            "starts_at": (starts + timedelta(minutes=5)).isoformat(),
+            "visibility": "private",
+            "client_msg_id": _id(),
+        },
     )
     assert private["ok"], private
     await tab1.get_by_test_id("nav-calendar").click()
