@@ -25,6 +25,7 @@ from server.outbox import OutboxRow, OutboxSet, enqueue
 from server.services import Services
 from server.sms import fit_sms
 from server.stream import Transaction, utcnow
+from storage import directory as dq
 from storage import pager as q
 
 commands = CommandSet()
@@ -159,6 +160,35 @@ async def may_text_now(services: Services, tx: Transaction, user_ids: list[int])
         await q.sms_sent_now(tx.conn, user_id, still_pending=pending)
         allowed.append(user_id)
     return allowed
+
+
+async def text_offline(
+    services: Services,
+    tx: Transaction,
+    user_ids: list[int],
+    text: str,
+    *,
+    topic: str,
+    refs: list[int],
+    pager_rules: bool = False,
+) -> int:
+    """One SMS each, in the caller's transaction, to those of these people who are not online,
+    have a phone and have not turned SMS off (with `pager_rules` also: not in their quiet hours,
+    none within the digest window). Returns how many were texted."""
+    offline = [
+        s
+        for s in await dq.sms_targets(tx.conn, user_ids)
+        if services.hub.presence(s.user_id) == "offline"
+    ]
+    if pager_rules:
+        allowed = set(await may_text_now(services, tx, [s.user_id for s in offline]))
+        offline = [s for s in offline if s.user_id in allowed]
+    body = fit_sms(text)
+    for s in offline:
+        await enqueue(
+            tx, kind="sms", topic=topic, user_id=s.user_id, address=s.phone, body=body, refs=refs
+        )
+    return len(offline)
 
 
 @jobs(SMS_FLUSH)

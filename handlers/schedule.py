@@ -12,15 +12,13 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from handlers import todo
+from handlers import notify, todo
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input
 from server.errors import AppError, bad_request, not_found
 from server.events import Event, UserRef
 from server.feature import Feature
 from server.jobs import JobSet
-from server.outbox import enqueue
 from server.services import Services
-from server.sms import fit_sms
 from server.stream import Transaction, utcnow
 from storage import directory as dq
 from storage import schedule as q
@@ -202,7 +200,6 @@ async def schedule_remind(
         if e is None or e.cancelled_at is not None:
             continue
         people = [e.owner_id, *e.attendees]
-        online = [u for u in people if services.hub.presence(u) != "offline"]
         await tx.emit(
             people,
             ScheduleReminder(
@@ -211,17 +208,14 @@ async def schedule_remind(
         )
         await todo.done(tx, "schedule", [e.id])
         local = e.starts_at.astimezone(ZoneInfo(services.config.timezone)).strftime("%m-%d %H:%M")
-        text = fit_sms(f"【联络】日程提醒：{local}《{e.title}》{e.location}")
-        for s in await dq.sms_targets(tx.conn, [u for u in people if u not in online]):
-            await enqueue(
-                tx,
-                kind="sms",
-                topic=SMS_TOPIC,
-                user_id=s.user_id,
-                address=s.phone,
-                body=text,
-                refs=[e.id],
-            )
+        await notify.text_offline(
+            services,
+            tx,
+            people,
+            f"【联络】日程提醒：{local}《{e.title}》{e.location}",
+            topic=SMS_TOPIC,
+            refs=[e.id],
+        )
 
 
 feature = Feature("schedule", commands=commands, jobs=jobs)

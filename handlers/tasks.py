@@ -12,15 +12,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from handlers import todo
+from handlers import notify, todo
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found
 from server.events import Event, UserRef
 from server.feature import Feature
 from server.jobs import JobSet
-from server.outbox import enqueue
 from server.services import Services
-from server.sms import fit_sms
 from server.stream import Transaction
 from storage import directory as dq
 from storage import tasks as q
@@ -323,22 +321,14 @@ async def task_overdue(services: Services, tx: Transaction, payloads: list[dict[
                 unfinished=[UserRef(str(x.user_id), x.name) for x in late],
             ),
         )
-        offline = [
-            s
-            for s in await dq.sms_targets(tx.conn, [x.user_id for x in late])
-            if services.hub.presence(s.user_id) == "offline"
-        ]
-        text = fit_sms(f"【联络】{t.assigner_name}交办的《{t.title}》已到期，请尽快办理")
-        for s in offline:
-            await enqueue(
-                tx,
-                kind="sms",
-                topic=SMS_TOPIC,
-                user_id=s.user_id,
-                address=s.phone,
-                body=text,
-                refs=[t.id],
-            )
+        await notify.text_offline(
+            services,
+            tx,
+            [x.user_id for x in late],
+            f"【联络】{t.assigner_name}交办的《{t.title}》已到期，请尽快办理",
+            topic=SMS_TOPIC,
+            refs=[t.id],
+        )
 
 
 feature = Feature("tasks", commands=commands, jobs=jobs)

@@ -35,9 +35,7 @@ from server.errors import AppError, bad_request, not_found
 from server.events import Event, UserRef
 from server.feature import Feature
 from server.jobs import JobSet
-from server.outbox import enqueue
 from server.services import Services
-from server.sms import fit_sms
 from server.stream import Transaction, utcnow
 from storage import directory as dq
 from storage import workflow as q
@@ -567,26 +565,17 @@ async def workflow_urge(ctx: Ctx, p: InstanceRef) -> dict[str, Any]:
                 for t in open_
             ]
         )
-        offline = [
-            s
-            for s in await dq.sms_targets(tx.conn, [t.assignee_id for t in open_])
-            if ctx.services.hub.presence(s.user_id) == "offline"
-        ]
         # The pager's rules: quiet hours and at most one SMS per person per digest window.
-        allowed = set(await notify.may_text_now(ctx.services, tx, [s.user_id for s in offline]))
-        offline = [s for s in offline if s.user_id in allowed]
-        text = fit_sms(f"【联络】{ctx.user.name}催办：请尽快审批《{inst.title}》")
-        for s in offline:
-            await enqueue(
-                tx,
-                kind="sms",
-                topic=SMS_TOPIC,
-                user_id=s.user_id,
-                address=s.phone,
-                body=text,
-                refs=[inst.id],
-            )
-    return {"urged": len(open_), "texted": len(offline)}
+        texted = await notify.text_offline(
+            ctx.services,
+            tx,
+            [t.assignee_id for t in open_],
+            f"【联络】{ctx.user.name}催办：请尽快审批《{inst.title}》",
+            topic=SMS_TOPIC,
+            refs=[inst.id],
+            pager_rules=True,
+        )
+    return {"urged": len(open_), "texted": texted}
 
 
 # --- reading -------------------------------------------------------------------------------------------
