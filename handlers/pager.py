@@ -378,7 +378,7 @@ async def pager_history(ctx: Ctx, p: History) -> dict[str, Any]:
             raise not_found("no such user")
         if not await dq.may_act_for(ctx.db, ctx.user.id, viewer, delegates=False):
             raise forbidden("only the user's leader may read their pages")
-        await q.audit(
+        await dq.audit(
             ctx.db,
             ctx.user.id,
             "pager.history.as_user",

@@ -382,18 +382,6 @@ async def department_names(db: Executor, ids: Sequence[int]) -> dict[int, str]:
     return {r["id"]: r["name"] for r in rows}
 
 
-async def audit(
-    db: Executor, actor_id: int, action: str, subject_id: int, details: dict[str, object]
-) -> None:
-    await db.execute(
-        "INSERT INTO audit_log (actor_id, action, subject_id, details) VALUES ($1, $2, $3, $4::jsonb)",
-        actor_id,
-        action,
-        subject_id,
-        msgspec.json.encode(details),
-    )
-
-
 # --- preferences -------------------------------------------------------------------------------
 async def get_prefs(db: Executor, user_id: int) -> Prefs:
     row = await db.fetchrow(
