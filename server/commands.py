@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 import re
 import secrets
 import time
@@ -21,7 +20,7 @@ import structlog
 from server.errors import AppError, bad_request, ok
 from server.stream import Transaction
 from storage import idempotency as idem
-from storage.pool import transient
+from storage.pool import retrying, transient
 
 if TYPE_CHECKING:
     from server.hub import Connection
@@ -290,24 +289,22 @@ class Registry:
         deadlock, a serialization failure: nothing happened), and answered `unavailable` when
         the database is unreachable: nothing happened then either, or, if the connection went
         during the commit, a retry is what idempotent creates (`client_msg_id`) are for."""
-        for attempt in range(COMMAND_ATTEMPTS):
-            try:
-                return await self._run(cmd, Ctx(services, user, conn, request_id), args)
-            except Exception as exc:
-                kind = transient(exc)
-                if kind == "rolled_back" and attempt < COMMAND_ATTEMPTS - 1:
-                    log.info("retrying after %s", type(exc).__name__)
-                    await asyncio.sleep(0.01 * 2**attempt * (0.5 + random.random()))
-                    continue
-                if kind is not None:
-                    log.warning("database unavailable: %s", type(exc).__name__)
-                    raise AppError(
-                        "unavailable",
-                        "the database is unavailable for a moment; try again",
-                        {"retry_after_s": 1},
-                    ) from None
+        try:
+            return await retrying(
+                lambda: self._run(cmd, Ctx(services, user, conn, request_id), args),
+                cmd.name,
+                attempts=COMMAND_ATTEMPTS,
+                lost_too=False,
+            )
+        except Exception as exc:
+            if transient(exc) is None:
                 raise
-        raise AssertionError("unreachable")
+            log.warning("database unavailable: %s", type(exc).__name__)
+            raise AppError(
+                "unavailable",
+                "the database is unavailable for a moment; try again",
+                {"retry_after_s": 1},
+            ) from None
 
     @staticmethod
     async def _run(cmd: Command, ctx: Ctx, args: Input) -> Any:
