@@ -285,12 +285,14 @@ async def _apply(
     tx: Transaction,
     d: q.Definition,
     inst: q.Instance,
+    rows: list[q.TaskRow],
     ch: Changes,
     acted: tuple[int, int, str] | None = None,
     form: dict[str, Any] | None = None,
 ) -> list[q.TaskRow]:
-    """Write the engine's changes, the trail and the events they cause."""
-    closing = [t for t in await q.tasks(tx.conn, inst.id) if t.id in ch.close]
+    """Write the engine's changes (to the instance whose tasks were `rows`), the trail and the
+    events they cause."""
+    closing = [t for t in rows if t.id in ch.close]
     await tx.lock_users(
         [inst.applicant_id, *(t.assignee_id for t in closing), *(n.assignee for n in ch.open)]
     )
@@ -317,13 +319,13 @@ async def _apply(
     )
     seq, previous = await q.last_hash(tx.conn, inst.id)
     at = utcnow()
-    rows = []
+    entries = []
     for e in ch.trail:
         seq += 1
         row = q.TrailRow(seq, at, e.actor, e.on_behalf_of, e.action, e.step, e.comment, "")
         previous = entry_hash(previous, row)
-        rows.append(msgspec.structs.replace(row, hash=previous))
-    await q.append_trail(tx.conn, inst.id, rows)
+        entries.append(msgspec.structs.replace(row, hash=previous))
+    await q.append_trail(tx.conn, inst.id, entries)
 
     people = {inst.applicant_id} | {e.actor for e in ch.trail}
     people |= {e.on_behalf_of for e in ch.trail if e.on_behalf_of is not None}
@@ -350,7 +352,7 @@ async def _apply(
             for t in opened
         ]
     )
-    for r in rows:
+    for r in entries:
         await tx.emit(
             [inst.applicant_id],
             WorkflowProgress(
@@ -400,7 +402,7 @@ async def workflow_start(ctx: Ctx, p: Start) -> dict[str, Any]:
         inst = await q.create_instance(tx.conn, d, ctx.user.id, title, form, picked)
         flow = await _flow(tx.conn, d, inst, [], started=False)
         ch = advance(flow, Action("start", ctx.user.id))
-        opened = await _apply(ctx.services, tx, d, inst, ch)
+        opened = await _apply(ctx.services, tx, d, inst, [], ch)
     return {
         "instance_id": str(inst.id),
         "state": ch.state,
@@ -446,7 +448,7 @@ async def workflow_act(ctx: Ctx, p: Act) -> dict[str, Any]:
             ch = advance(flow, action)
         except FlowError as err:
             raise _flow_error(err) from None
-        await _apply(ctx.services, tx, d, inst, ch, acted=(found.id, ctx.user.id, p.comment))
+        await _apply(ctx.services, tx, d, inst, rows, ch, acted=(found.id, ctx.user.id, p.comment))
         after = await q.instance(tx.conn, inst.id)
         assert after is not None
         return _summary(after, await q.tasks(tx.conn, inst.id))
@@ -481,25 +483,23 @@ async def workflow_withdraw(ctx: Ctx, p: InstanceRef) -> dict[str, Any]:
     withdrawn too until it ends (销假), which undoes its whereabouts."""
     async with ctx.transaction() as tx:
         inst = await _locked_own(tx, ctx, p.instance_id)
+        rows = await q.tasks(tx.conn, inst.id)
+        d = await q.definition(tx.conn, inst.key, inst.version)
+        assert d is not None
         if inst.state == "approved":
             if inst.key not in WHEREABOUTS or _when(str(inst.form["end"])) <= utcnow():
                 raise AppError("conflict", "an approved request cannot be withdrawn")
             ch = Changes("withdrawn", inst.step, inst.round)
             ch.trail.append(TrailEntry(ctx.user.id, None, "withdraw", inst.step, ""))
         else:
-            rows = await q.tasks(tx.conn, inst.id)
-            d0 = await q.definition(tx.conn, inst.key, inst.version)
-            assert d0 is not None
             try:
                 ch = advance(
-                    await _flow(tx.conn, d0, inst, rows, started=True),
+                    await _flow(tx.conn, d, inst, rows, started=True),
                     Action("withdraw", ctx.user.id),
                 )
             except FlowError as err:
                 raise _flow_error(err) from None
-        d = await q.definition(tx.conn, inst.key, inst.version)
-        assert d is not None
-        await _apply(ctx.services, tx, d, inst, ch)
+        await _apply(ctx.services, tx, d, inst, rows, ch)
     return {"instance_id": p.instance_id, "state": "withdrawn"}
 
 
@@ -524,7 +524,7 @@ async def workflow_resubmit(ctx: Ctx, p: Resubmit) -> dict[str, Any]:
             )
         except FlowError as err:
             raise _flow_error(err) from None
-        opened = await _apply(ctx.services, tx, d, inst, ch, form=form)
+        opened = await _apply(ctx.services, tx, d, inst, rows, ch, form=form)
     return {
         "instance_id": p.instance_id,
         "state": ch.state,
