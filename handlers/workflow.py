@@ -310,13 +310,6 @@ async def _apply(
         tx.conn, inst.id, [(n.step, n.round, n.order, n.assignee, n.on_behalf_of) for n in ch.open]
     )
     await todo.done(tx, "approval", list(ch.close))
-    await todo.add(
-        tx,
-        [
-            todo.NewTodo(t.assignee_id, "approval", t.id, inst.title, inst.applicant_id)
-            for t in opened
-        ],
-    )
     seq, previous = await q.last_hash(tx.conn, inst.id)
     at = utcnow()
     entries = []
@@ -335,23 +328,7 @@ async def _apply(
         u = names.get(user_id)
         return UserRef(str(user_id), u.name if u else "")
 
-    applicant = ref(inst.applicant_id)
-    await tx.emit_each(
-        [
-            (
-                t.assignee_id,
-                WorkflowTask(
-                    task_id=str(t.id),
-                    instance_id=str(inst.id),
-                    key=inst.key,
-                    title=inst.title,
-                    applicant=applicant,
-                    step=_step_name(d, t.step),
-                ),
-            )
-            for t in opened
-        ]
-    )
+    await _tell_assignees(tx, d, inst, opened, ref(inst.applicant_id))
     for r in entries:
         await tx.emit(
             [inst.applicant_id],
@@ -372,6 +349,35 @@ async def _apply(
             WorkflowFinished(instance_id=str(inst.id), key=inst.key, state=ch.state),
         )
     return opened
+
+
+async def _tell_assignees(
+    tx: Transaction, d: q.Definition, inst: q.Instance, tasks: list[q.TaskRow], applicant: UserRef
+) -> None:
+    """Tasks now held by their assignees: a to-do item and `workflow.task` each."""
+    await todo.add(
+        tx,
+        [
+            todo.NewTodo(t.assignee_id, "approval", t.id, inst.title, inst.applicant_id)
+            for t in tasks
+        ],
+    )
+    await tx.emit_each(
+        [
+            (
+                t.assignee_id,
+                WorkflowTask(
+                    task_id=str(t.id),
+                    instance_id=str(inst.id),
+                    key=inst.key,
+                    title=inst.title,
+                    applicant=applicant,
+                    step=_step_name(d, t.step),
+                ),
+            )
+            for t in tasks
+        ]
+    )
 
 
 def _flow_error(err: FlowError) -> AppError:
@@ -788,20 +794,8 @@ async def delegation_end(
             if inst is None or not d:
                 continue
             applicant = await dq.get_user(tx.conn, inst.applicant_id)
-            await todo.add(
-                tx, [todo.NewTodo(t.assignee_id, "approval", t.id, inst.title, inst.applicant_id)]
-            )
-            await tx.emit(
-                [t.assignee_id],
-                WorkflowTask(
-                    task_id=str(t.id),
-                    instance_id=str(inst.id),
-                    key=inst.key,
-                    title=inst.title,
-                    applicant=UserRef(str(inst.applicant_id), applicant.name if applicant else ""),
-                    step=_step_name(d, t.step),
-                ),
-            )
+            name = applicant.name if applicant else ""
+            await _tell_assignees(tx, d, inst, [t], UserRef(str(inst.applicant_id), name))
 
 
 # --- effects on the bus ----------------------------------------------------------------------------
