@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -38,7 +39,9 @@ from server.jobs import JobSet
 from server.services import Services
 from server.stream import Transaction, utcnow
 from storage import directory as dq
+from storage import files as fq
 from storage import workflow as q
+from storage.directory import User
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -394,26 +397,65 @@ class Start(Input):
 
 @commands("workflow.start", idempotent=True)
 async def workflow_start(ctx: Ctx, p: Start) -> dict[str, Any]:
-    d = await q.definition(ctx.db, p.key)
-    if d is None:
-        raise not_found("no such definition")
-    form = _checked_form(d, p.form)
-    picked = [int(i) for i in p.picked]
-    if any(s["approvers"]["kind"] == "picked" for s in d.steps) and not picked:
-        raise bad_request("pick who approves", [{"field": "picked", "message": "required"}])
-    if len(await dq.active_ids(ctx.db, picked)) != len(set(picked)):
-        raise bad_request("no such person to pick", [{"field": "picked"}])
     async with ctx.transaction() as tx:
-        title = f"{ctx.user.name}的{d.name}申请"
-        inst = await q.create_instance(tx.conn, d, ctx.user.id, title, form, picked)
-        flow = await _flow(tx.conn, d, inst, [], started=False)
-        ch = advance(flow, Action("start", ctx.user.id))
-        opened = await _apply(ctx.services, tx, d, inst, [], ch)
+        inst, state, opened = await start(
+            ctx.services, tx, ctx.user, p.key, p.form, [int(i) for i in p.picked]
+        )
     return {
         "instance_id": str(inst.id),
-        "state": ch.state,
+        "state": state,
         "tasks": [{"task_id": str(t.id), "assignee": str(t.assignee_id)} for t in opened],
     }
+
+
+async def start(
+    services: Services,
+    tx: Transaction,
+    applicant: User,
+    key: str,
+    form: dict[str, Any],
+    picked: list[int],
+    *,
+    title: str | None = None,
+    files: Sequence[int] = (),
+) -> tuple[q.Instance, str, list[q.TaskRow]]:
+    """Start an instance of the newest `key` for `applicant` in the caller's transaction (the
+    command, or another domain's: a document's issue, an archive loan). The form's files and
+    `files` must be the applicant's to read; those who get a task may then read them too."""
+    d = await q.definition(tx.conn, key)
+    if d is None:
+        raise not_found("no such definition")
+    form = _checked_form(d, form)
+    if any(s["approvers"]["kind"] == "picked" for s in d.steps) and not picked:
+        raise bad_request("pick who approves", [{"field": "picked", "message": "required"}])
+    if len(await dq.active_ids(tx.conn, picked)) != len(set(picked)):
+        raise bad_request("no such person to pick", [{"field": "picked"}])
+    inst = await q.create_instance(
+        tx.conn, d, applicant.id, title or f"{applicant.name}的{d.name}申请", form, picked
+    )
+    await _attach_files(tx, d, inst, form, files)
+    flow = await _flow(tx.conn, d, inst, [], started=False)
+    ch = advance(flow, Action("start", applicant.id))
+    opened = await _apply(services, tx, d, inst, [], ch)
+    return inst, ch.state, opened
+
+
+async def _attach_files(
+    tx: Transaction,
+    d: q.Definition,
+    inst: q.Instance,
+    form: dict[str, Any],
+    files: Sequence[int] = (),
+) -> None:
+    """Record the files an instance carries (its form's file fields, and `files`), once the
+    applicant is found to be allowed to read them: its approvers may then download them."""
+    ids = {int(form[f["name"]]) for f in d.form if f["type"] == "file" and f["name"] in form}
+    ids |= set(files)
+    if not ids:
+        return
+    if len(await fq.readable_many(tx.conn, sorted(ids), inst.applicant_id)) != len(ids):
+        raise not_found("no such file")
+    await q.attach_files(tx.conn, inst.id, sorted(ids))
 
 
 class Act(Input):
@@ -521,6 +563,8 @@ async def workflow_resubmit(ctx: Ctx, p: Resubmit) -> dict[str, Any]:
         d = await q.definition(tx.conn, inst.key, inst.version)
         assert d is not None
         form = _checked_form(d, p.form) if p.form is not None else None
+        if form is not None:
+            await _attach_files(tx, d, inst, form)
         current = msgspec.structs.replace(inst, form=form) if form is not None else inst
         rows = await q.tasks(tx.conn, inst.id)
         try:

@@ -54,7 +54,8 @@ def _record(r: asyncpg.Record) -> FileRecord:
 
 
 # Who may read a file: its uploader, whoever sent or received it in a page, and the sender and
-# recipients of a circulation carrying it (until it is recalled). Each domain adds its branch
+# recipients of a circulation carrying it (until it is recalled), whoever had a task on an
+# approval carrying it, whoever may read a library folder holding it. Each domain adds its branch
 # here, so the rule lives in one query.
 _READABLE = """
     f.uploader_id = $2
@@ -72,6 +73,11 @@ _READABLE = """
           AND (c.sender_id = $2 OR (c.recalled_at IS NULL AND EXISTS (
               SELECT 1 FROM circulation_recipients r
               WHERE r.circulation_id = c.id AND r.user_id = $2)))
+    )
+    OR EXISTS (
+        SELECT 1 FROM workflow_files w
+        JOIN workflow_tasks t ON t.instance_id = w.instance_id
+        WHERE w.file_id = f.id AND $2 IN (t.assignee_id, t.on_behalf_of)
     )
     OR EXISTS (
         SELECT 1 FROM library_docs d

@@ -154,6 +154,15 @@ async def create_instance(
     return _rec(Instance, row)
 
 
+async def attach_files(conn: asyncpg.Connection, instance_id: int, file_ids: list[int]) -> None:
+    await conn.execute(
+        "INSERT INTO workflow_files (instance_id, file_id) SELECT $1, unnest($2::bigint[])"
+        " ON CONFLICT DO NOTHING",
+        instance_id,
+        file_ids,
+    )
+
+
 async def instance(db: Executor, instance_id: int, *, lock: bool = False) -> Instance | None:
     row = await db.fetchrow(
         f"SELECT {_INSTANCE} FROM workflow_instances WHERE id = $1"

@@ -443,3 +443,27 @@ async def test_urge_sms_keeps_the_pagers_rules_quiet_hours_and_one_per_window(
         "urged": 1,
         "texted": 0,
     }
+
+
+async def test_approvers_may_read_the_files_a_request_carries_and_nobody_else(
+    office: Office,
+) -> None:
+    li = await office.person("li")
+    status, up = await office.server.upload(li.token, b"receipt bytes", "receipt.pdf")
+    assert status == 200, up
+    receipt = up["data"]["file_id"]
+    form = {"amount": 120, "category": "差旅", "reason": "出差票据", "receipt": receipt}
+    started = await _start(office, "li", key="expense", form=form)
+    wang, zhao = await office.person("wang"), await office.person("zhao")
+    assert [t["assignee"] for t in started["tasks"]] == [wang.id]
+    assert (await office.server.download(wang.token, receipt))[:2] == (200, b"receipt bytes")
+    assert (await office.server.download(zhao.token, receipt))[0] == 404
+
+    # A file the applicant may not read cannot ride on a request to reach an approver.
+    status, up = await office.server.upload(zhao.token, b"zhao's own", "secret.pdf")
+    theirs = {**form, "receipt": up["data"]["file_id"]}
+    env = await _call(
+        office, "li", "workflow.start", {"key": "expense", "form": theirs, "client_msg_id": "x-1"}
+    )
+    assert not env["ok"] and env["error"]["code"] == "not_found", env
+    assert (await office.server.download(wang.token, up["data"]["file_id"]))[0] == 404
