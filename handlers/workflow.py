@@ -418,15 +418,17 @@ async def start(
     *,
     title: str | None = None,
     files: Sequence[int] = (),
+    must_pick: bool = True,
 ) -> tuple[q.Instance, str, list[q.TaskRow]]:
     """Start an instance of the newest `key` for `applicant` in the caller's transaction (the
     command, or another domain's: a document's issue, an archive loan). The form's files and
-    `files` must be the applicant's to read; those who get a task may then read them too."""
+    `files` must be the applicant's to read; those who get a task may then read them too.
+    `must_pick=False`: a `picked` step with nobody picked goes by its `on_empty` rule."""
     d = await q.definition(tx.conn, key)
     if d is None:
         raise not_found("no such definition")
     form = _checked_form(d, form)
-    if any(s["approvers"]["kind"] == "picked" for s in d.steps) and not picked:
+    if must_pick and not picked and any(s["approvers"]["kind"] == "picked" for s in d.steps):
         raise bad_request("pick who approves", [{"field": "picked", "message": "required"}])
     if len(await dq.active_ids(tx.conn, picked)) != len(set(picked)):
         raise bad_request("no such person to pick", [{"field": "picked"}])
