@@ -16,6 +16,7 @@ from aiohttp import web
 
 from handlers.directory import search_text
 from server.auth import (
+    ROLES,
     Auth,
     hash_password,
     is_phc_argon2,
@@ -128,7 +129,6 @@ async def reset_password(ctx: Ctx, p: ResetPassword) -> dict[str, Any]:
 
 
 # --- organisation import ----------------------------------------------------------------------
-ROLES = ("staff", "leader", "admin")
 # An organisation of 10,000 users with password hashes is about 3 MB of JSON.
 IMPORT_MAX_BYTES = 16 * 1024 * 1024
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]

@@ -30,7 +30,7 @@ from handlers.workflow_engine import (
     TrailEntry,
     advance,
 )
-from server.auth import require_admin
+from server.auth import ROLES, require_admin
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found
 from server.events import Event, UserRef
@@ -161,8 +161,11 @@ async def workflow_define(ctx: Ctx, p: Define) -> dict[str, Any]:
     if len(set(names)) != len(names):
         raise bad_request("form field names repeat", [{"field": "definition.form"}])
     for i, s in enumerate(spec.steps):
-        if s.approvers.kind == "role" and not s.approvers.role:
-            raise bad_request("a role step names its role", [{"field": f"definition.steps[{i}]"}])
+        if s.approvers.kind == "role" and s.approvers.role not in ROLES:
+            raise bad_request(
+                f"a role step names one of the roles: {', '.join(ROLES)}",
+                [{"field": f"definition.steps[{i}].approvers.role"}],
+            )
         if s.approvers.kind == "users" and not s.approvers.user_ids:
             raise bad_request("a users step names them", [{"field": f"definition.steps[{i}]"}])
         if s.when is not None:

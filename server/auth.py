@@ -464,6 +464,13 @@ def user_view(user: User) -> dict[str, Any]:
     }
 
 
+# The roles a person may hold: everyone is staff; a leader heads a department; an admin runs
+# the system; the duty roles are who the built-in approvals and the archive ask for (文电科's
+# document officer, the archivist, finance, the vehicle pool). A closed list, so a typo in an
+# import or a definition is an error rather than a role nobody holds.
+ROLES = ("staff", "leader", "admin", "document_officer", "archivist", "finance", "vehicle_admin")
+
+
 def require_admin(user: User) -> None:
     if not user.is_admin:
         raise AppError("forbidden", "administrators only")

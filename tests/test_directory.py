@@ -135,3 +135,26 @@ async def test_import_cycle_is_refused_and_changes_nothing(office: Office) -> No
     assert status == 400 and env["error"]["code"] == "bad_request"
     pool = office.server.services.pool
     assert await pool.fetchval("SELECT parent_id FROM departments WHERE key = 'office'") is None
+
+
+async def test_duty_roles_import_and_an_unknown_role_is_refused(office: Office) -> None:
+    admin = await office.server.login(ADMIN)
+    user = {"account": "sun", "name": "孙兰", "department_key": "general", "password": "secret1"}
+    status, env = await office.server.post(
+        "/api/v1/admin/import",
+        {"users": [{**user, "roles": ["archivist"]}]},
+        token=admin["access_token"],
+    )
+    assert status == 200 and env["ok"], env
+    pool = office.server.services.pool
+    roles = await pool.fetchval("SELECT roles FROM users WHERE account = 'sun'")
+    assert list(roles) == ["staff", "archivist"]
+
+    status, env = await office.server.post(
+        "/api/v1/admin/import",
+        {"users": [{**user, "roles": ["archivst"]}]},
+        token=admin["access_token"],
+    )
+    assert status == 400 and env["error"]["code"] == "bad_request", env
+    assert "archivist" in str(env["error"])
+    assert list(await pool.fetchval("SELECT roles FROM users WHERE account = 'sun'")) == roles
