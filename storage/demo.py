@@ -58,10 +58,23 @@ HEAD_ACCOUNT = "wangming"
 HEAD_NAME = "王明"
 HEAD_DEPARTMENT = "mishu1"
 STAFF_FIXED: tuple[tuple[str, str], ...] = (("lihua", "李华"), ("zhangwei", "张伟"))
+# Staff with a duty of their own (account, name, department, extra role): the 文电科 clerk who
+# registers and checks official documents, the 机要室 archivist.
+DOCUMENT_OFFICER = ("zhouwen", "周文", "wendian", "document_officer")
+ARCHIVIST = ("sunlan", "孙兰", "jiyao", "archivist")
+_DUTIES = (DOCUMENT_OFFICER, ARCHIVIST)
 
-_FIXED_NAMES = frozenset({DIRECTOR_NAME, HEAD_NAME, *(name for _, name in STAFF_FIXED)})
+_FIXED_NAMES = frozenset(
+    {DIRECTOR_NAME, HEAD_NAME, *(name for _, name in STAFF_FIXED), *(d[1] for d in _DUTIES)}
+)
 _FIXED_ACCOUNTS = frozenset(
-    {ADMIN_ACCOUNT, DIRECTOR_ACCOUNT, HEAD_ACCOUNT, *(acc for acc, _ in STAFF_FIXED)}
+    {
+        ADMIN_ACCOUNT,
+        DIRECTOR_ACCOUNT,
+        HEAD_ACCOUNT,
+        *(acc for acc, _ in STAFF_FIXED),
+        *(d[0] for d in _DUTIES),
+    }
 )
 
 # Common surnames with rough relative frequencies; polyphonic surnames (曾, 单, 解 ...) are left out
@@ -271,13 +284,18 @@ def demo_organisation(password_hash: str) -> dict[str, Any]:
             add_user(account, name, key, deputy_title, ["staff"], head_account)
             remaining -= 1
 
-        fixed = list(STAFF_FIXED) if key == HEAD_DEPARTMENT else []
+        fixed: list[tuple[str, str, list[str]]] = (
+            [(a, n, []) for a, n in STAFF_FIXED] if key == HEAD_DEPARTMENT else []
+        )
+        fixed += [(a, n, [role]) for a, n, k, role in _DUTIES if k == key]
         for title in _rank_titles(remaining):
+            roles = ["staff"]
             if title == "科员" and fixed:
-                account, name = fixed.pop(0)
+                account, name, duty = fixed.pop(0)
+                roles += duty
             else:
                 name, account = gen.person()
-            add_user(account, name, key, title, ["staff"], head_account)
+            add_user(account, name, key, title, roles, head_account)
         if fixed:  # pragma: no cover - guards the headcount table above
             raise AssertionError(f"no room for fixed accounts in {key}")
 
@@ -295,6 +313,14 @@ def demo_logins() -> list[DemoLogin]:
         DemoLogin(DIRECTOR_ACCOUNT, DIRECTOR_NAME, f"director (主任) of {ROOT_NAME}, leader"),
         DemoLogin(HEAD_ACCOUNT, HEAD_NAME, f"leader of {head_dep}"),
         *(DemoLogin(account, name, f"staff in {head_dep}") for account, name in STAFF_FIXED),
+        DemoLogin(
+            DOCUMENT_OFFICER[0],
+            DOCUMENT_OFFICER[1],
+            f"document officer (公文) in {_department_name(DOCUMENT_OFFICER[2])}",
+        ),
+        DemoLogin(
+            ARCHIVIST[0], ARCHIVIST[1], f"archivist (档案) in {_department_name(ARCHIVIST[2])}"
+        ),
     ]
 
 
@@ -435,5 +461,103 @@ def demo_commands() -> list[DemoCommand]:
                 "client_msg_id": "demo-schedule-2",
             },
             ("attendees",),
+        ),
+    ]
+
+
+# --- the file library -----------------------------------------------------------------------------
+class DemoFolder(NamedTuple):
+    """A top folder of the demo's library, made by `owner`: who may do what (`everyone`: read
+    for all staff; departments by key and roles, each with perms), and its documents as
+    (file name, title, text)."""
+
+    name: str
+    owner: str
+    everyone: tuple[str, ...]
+    departments: tuple[tuple[str, tuple[str, ...]], ...]
+    roles: tuple[tuple[str, tuple[str, ...]], ...]
+    docs: tuple[tuple[str, str, str], ...]
+    below: tuple[DemoFolder, ...] = ()
+
+
+def demo_library() -> list[DemoFolder]:
+    """Folders with permissions and documents in Chinese, so the 文件库 and its search have
+    something to show: rules everyone reads, minutes for the leaders, finance for 财务科."""
+    return [
+        DemoFolder(
+            "规章制度",
+            ADMIN_ACCOUNT,
+            ("read",),
+            (("zonghe", ("write",)),),
+            (),
+            (
+                (
+                    "公文处理办法.txt",
+                    "江州市人民政府办公室公文处理办法",
+                    "第一条 为规范本机关公文处理工作，提高公文处理的质量和效率，制定本办法。\n"
+                    "第二条 公文处理包括发文办理、收文办理和公文归档。发文须经部门负责人核稿、"
+                    "办公室审核、领导签发，编号格式为江政办〔年份〕序号号。\n"
+                    "第三条 收文由文电科登记，经领导批示后分送承办部门办理，办理结果及时反馈。",
+                ),
+                (
+                    "请休假管理规定.txt",
+                    "机关工作人员请休假管理规定",
+                    "工作人员请假三天以内由科室负责人审批，三天以上由分管领导审批。"
+                    "年休假应提前一周申请，病假须附医院证明。请假期间在系统中标明去向。",
+                ),
+                (
+                    "公务用车管理办法.txt",
+                    "公务用车管理办法",
+                    "公务用车实行统一管理、集中调度。用车须提前一天在系统中提交用车申请，"
+                    "注明事由、目的地和乘车人数，由车辆管理员派车。",
+                ),
+            ),
+            (
+                DemoFolder(
+                    "财务制度",
+                    ADMIN_ACCOUNT,
+                    (),
+                    (),
+                    (),
+                    (
+                        (
+                            "差旅费管理办法.txt",
+                            "差旅费管理办法",
+                            "出差人员应当按规定等级乘坐交通工具，住宿费在标准限额内凭票据报销。"
+                            "差旅费报销须在返回后十个工作日内办理，超出年度预算的不予报销。",
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        DemoFolder(
+            "会议纪要",
+            DIRECTOR_ACCOUNT,
+            (),
+            ((ROOT_KEY, ("read",)),),
+            (("leader", ("write",)),),
+            (
+                (
+                    "主任办公会纪要.txt",
+                    "2026年第十二次主任办公会议纪要",
+                    "会议研究了年度预算执行情况、全市应急值班安排和政务信息化建设。"
+                    "会议要求各科室于月底前报送年度工作总结，财务科牵头做好年度预算调整。",
+                ),
+            ),
+        ),
+        DemoFolder(
+            "财务资料",
+            DIRECTOR_ACCOUNT,
+            (),
+            (("caiwu", ("write",)),),
+            (("leader", ("read",)),),
+            (
+                (
+                    "年度预算报告.txt",
+                    "2026年度预算报告",
+                    "本年度部门预算收入合计三千二百万元，支出合计三千一百五十万元。"
+                    "其中基本支出两千四百万元，项目支出七百五十万元。预算执行率百分之九十二。",
+                ),
+            ),
         ),
     ]

@@ -30,10 +30,19 @@ async def test_seed_demo_loads_a_believable_office(database_url: str, tmp_path: 
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     text = out.decode()
-    assert "wangming" in text and "liaison2026" in text
-    assert "Demo approvals, tasks and schedule: 9" in text
+    assert "wangming" in text and "liaison2026" in text and "zhouwen" in text
+    assert "Demo approvals, tasks, schedule and library: 12" in text
     conn = await asyncpg.connect(database_url)
     try:
+        folders = await conn.fetch("SELECT name, parent_id FROM library_folders ORDER BY id")
+        assert [f["name"] for f in folders] == ["规章制度", "财务制度", "会议纪要", "财务资料"]
+        assert await conn.fetchval("SELECT count(*) FROM library_docs") == 6
+        # The finance folder is for 财务科 and the leaders, not for everyone.
+        roles = await conn.fetch(
+            "SELECT a.kind, a.principal FROM library_acl a JOIN library_folders f"
+            " ON f.id = a.folder_id WHERE f.name = '财务资料' AND a.kind = 'role'"
+        )
+        assert [(r["kind"], r["principal"]) for r in roles] == [("role", "leader")]
         states = await conn.fetch("SELECT key, state FROM workflow_instances ORDER BY id")
         assert {r["state"] for r in states} == {"approved", "rejected", "running"}
         assert await conn.fetchval("SELECT count(*) FROM workflow_tasks WHERE state = 'open'") == 3
@@ -49,6 +58,17 @@ async def test_seed_demo_loads_a_believable_office(database_url: str, tmp_path: 
             )
             == 0
         )
+        counts = (
+            "SELECT (SELECT count(*) FROM library_docs), (SELECT count(*) FROM workflow_instances)"
+        )
+        before = tuple(await conn.fetchrow(counts))
+        again = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.cli", "seed", "--demo", env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await again.communicate()
+        assert again.returncode == 0, err.decode()
+        assert tuple(await conn.fetchrow(counts)) == before, "a second seed files nothing twice"
     finally:
         await conn.close()
 

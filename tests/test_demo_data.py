@@ -64,7 +64,7 @@ def test_user_fields(org: dict[str, Any], departments: dict[str, dict[str, Any]]
         assert user["password_hash"] == HASH
         assert user["name"] and user["title"]
         assert "staff" in user["roles"]
-        assert set(user["roles"]) <= {"staff", "leader", "admin"}
+        assert set(user["roles"]) <= {"staff", "leader", "admin", "document_officer", "archivist"}
 
 
 def test_accounts_names_phones_unique(org: dict[str, Any]) -> None:
