@@ -289,6 +289,17 @@ class Office:
             )
         return self._people[account]
 
+    async def call(self, account: str, name: str, payload: Any = None) -> dict[str, Any]:
+        """`name` sent over HTTP as `account`: the answer's envelope."""
+        p = await self.person(account)
+        return await self.server.command(p.token, name, payload)
+
+    async def ok(self, account: str, name: str, payload: Any = None) -> dict[str, Any]:
+        """`name` as `account`, which must succeed: its data."""
+        env = await self.call(account, name, payload)
+        assert env["ok"], env
+        return dict(env["data"])
+
     async def tab(self, account: str, last_seq: int | None = None) -> Client:
         p = await self.person(account)
         return await self.server.connect(p.token, last_seq)

@@ -13,24 +13,13 @@ from tests.support import Office, eventually, start_server
 _keys = itertools.count()
 
 
-async def _call(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    p = await office.person(who)
-    return await office.server.command(p.token, name, payload)
-
-
-async def _ok(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    env = await _call(office, who, name, payload)
-    assert env["ok"], env
-    return dict(env["data"])
-
-
 def _at(**delta: float) -> str:
     return (datetime.now(UTC) + timedelta(**delta)).isoformat()
 
 
 async def _create(office: Office, who: str, **kw: Any) -> str:
     body = {"title": "处务会", "starts_at": _at(days=1), "client_msg_id": f"s-{next(_keys)}", **kw}
-    return str((await _ok(office, who, "schedule.create", body))["entry_id"])
+    return str((await office.ok(who, "schedule.create", body))["entry_id"])
 
 
 def _window() -> dict[str, str]:
@@ -44,7 +33,7 @@ async def test_an_invitation_reaches_the_attendee_and_their_inbox(office: Office
     assert (invited["data"]["entry_id"], invited["data"]["location"]) == (entry, "302会议室")
     added = await li.wait_for("todo.added")
     assert (added["data"]["item"]["kind"], added["data"]["item"]["ref_id"]) == ("schedule", entry)
-    mine = await _ok(office, "li", "schedule.list", _window())
+    mine = await office.ok("li", "schedule.list", _window())
     assert [e["title"] for e in mine["entries"]] == ["处务会"]
 
 
@@ -55,15 +44,15 @@ async def test_others_see_a_calendar_as_its_visibility_allows(office: Office) ->
     wang_id = office.user_ids["wang"]
 
     async def seen_by(who: str) -> list[str]:
-        got = await _ok(office, who, "schedule.list", {**_window(), "user_id": wang_id})
+        got = await office.ok(who, "schedule.list", {**_window(), "user_id": wang_id})
         return [e["title"] if not e["busy"] else "忙" for e in got["entries"]]
 
     assert await seen_by("wang") == ["私事", "科务会", "接待来访"]
     assert await seen_by("li") == ["忙", "科务会", "接待来访"]  # same department
     assert await seen_by("zhao") == ["忙", "忙", "接待来访"]  # another department
-    busy = (await _ok(office, "zhao", "schedule.list", {**_window(), "user_id": wang_id}))[
-        "entries"
-    ][0]
+    busy = (await office.ok("zhao", "schedule.list", {**_window(), "user_id": wang_id}))["entries"][
+        0
+    ]
     assert set(busy) == {"entry_id", "starts_at", "ends_at", "busy"}
 
 
@@ -103,20 +92,20 @@ async def test_cancelling_tells_the_attendees_and_no_reminder_comes(office: Offi
         remind_before_s=1,
         attendees=[office.user_ids["li"]],
     )
-    assert (await _call(office, "li", "schedule.cancel", {"entry_id": entry}))["error"][
+    assert (await office.call("li", "schedule.cancel", {"entry_id": entry}))["error"][
         "code"
     ] == "forbidden"
-    assert (await _call(office, "zhao", "schedule.cancel", {"entry_id": entry}))["error"][
+    assert (await office.call("zhao", "schedule.cancel", {"entry_id": entry}))["error"][
         "code"
     ] == "not_found"
-    await _ok(office, "wang", "schedule.cancel", {"entry_id": entry})
+    await office.ok("wang", "schedule.cancel", {"entry_id": entry})
     await li.wait_for("schedule.cancelled")
     await li.wait_for("todo.done")
     jobs = await office.server.services.pool.fetchval(
         "SELECT count(*) FROM jobs WHERE kind = 'schedule.remind'"
     )
     assert jobs == 0
-    assert (await _ok(office, "li", "schedule.list", _window()))["entries"] == []
+    assert (await office.ok("li", "schedule.list", _window()))["entries"] == []
 
 
 async def test_a_restart_in_between_neither_loses_nor_repeats_a_reminder(
@@ -147,20 +136,18 @@ async def _positive(f: Any) -> bool:
 
 
 async def test_bad_input_changes_nothing(office: Office) -> None:
-    naive = await _call(
-        office,
+    naive = await office.call(
         "wang",
         "schedule.create",
         {"title": "x", "starts_at": "2030-01-01T09:00:00", "client_msg_id": "n"},
     )
     assert naive["error"]["code"] == "bad_request"
-    backwards = await _call(
-        office,
+    backwards = await office.call(
         "wang",
         "schedule.create",
         {"title": "x", "starts_at": _at(days=1), "ends_at": _at(hours=1), "client_msg_id": "b"},
     )
     assert backwards["error"]["code"] == "bad_request"
-    wide = await _call(office, "wang", "schedule.list", {"from": _at(days=-100), "to": _at(days=1)})
+    wide = await office.call("wang", "schedule.list", {"from": _at(days=-100), "to": _at(days=1)})
     assert wide["error"]["code"] == "bad_request"
-    assert (await _ok(office, "wang", "schedule.list", _window()))["entries"] == []
+    assert (await office.ok("wang", "schedule.list", _window()))["entries"] == []

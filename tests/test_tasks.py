@@ -13,17 +13,6 @@ from tests.support import Office, eventually
 _keys = itertools.count()
 
 
-async def _call(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    p = await office.person(who)
-    return await office.server.command(p.token, name, payload)
-
-
-async def _ok(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    env = await _call(office, who, name, payload)
-    assert env["ok"], env
-    return dict(env["data"])
-
-
 async def _assign(office: Office, to: list[str], **kw: Any) -> str:
     body = {
         "title": "起草年度工作总结",
@@ -31,7 +20,7 @@ async def _assign(office: Office, to: list[str], **kw: Any) -> str:
         "client_msg_id": f"task-{next(_keys)}",
         **kw,
     }
-    return str((await _ok(office, "wang", "task.assign", body))["task_id"])
+    return str((await office.ok("wang", "task.assign", body))["task_id"])
 
 
 async def test_the_assigner_follows_each_part_live(office: Office) -> None:
@@ -44,52 +33,50 @@ async def test_the_assigner_follows_each_part_live(office: Office) -> None:
     todo = await li.wait_for("todo.added")
     assert todo["data"]["item"]["kind"] == "task" and todo["data"]["counts"]["urgent"] == 1
 
-    await _ok(
-        office, "li", "task.progress", {"task_id": task_id, "percent": 40, "note": "框架已定"}
-    )
+    await office.ok("li", "task.progress", {"task_id": task_id, "percent": 40, "note": "框架已定"})
     update = await wang.wait_for("task.updated")
     assert (update["data"]["user_id"], update["data"]["state"], update["data"]["percent"]) == (
         office.user_ids["li"],
         "in_progress",
         40,
     )
-    await _ok(office, "li", "task.complete", {"task_id": task_id, "note": "已提交"})
+    await office.ok("li", "task.complete", {"task_id": task_id, "note": "已提交"})
     await wang.wait_for(lambda e: e["type"] == "task.updated" and e["data"]["state"] == "done")
     gone = await li.wait_for("todo.done")
     assert gone["data"]["counts"]["open"] == 0
-    again = await _call(office, "li", "task.complete", {"task_id": task_id})
+    again = await office.call("li", "task.complete", {"task_id": task_id})
     assert again["error"]["code"] == "conflict"
 
-    got = await _ok(office, "wang", "task.get", {"task_id": task_id})
+    got = await office.ok("wang", "task.get", {"task_id": task_id})
     parts = {a["name"]: (a["state"], a["percent"]) for a in got["task"]["assignees"]}
     assert parts == {"李华": ("done", 100), "张伟": ("open", 0)}
-    assert (await _call(office, "zhao", "task.get", {"task_id": task_id}))["error"][
+    assert (await office.call("zhao", "task.get", {"task_id": task_id}))["error"][
         "code"
     ] == "not_found"
-    mine = await _ok(office, "zhang", "task.list", {"box": "mine"})
+    mine = await office.ok("zhang", "task.list", {"box": "mine"})
     assert [t["task_id"] for t in mine["tasks"]] == [task_id]
-    assigned_list = await _ok(office, "wang", "task.list", {"box": "assigned"})
+    assigned_list = await office.ok("wang", "task.list", {"box": "assigned"})
     assert [t["task_id"] for t in assigned_list["tasks"]] == [task_id]
 
 
 async def test_a_part_is_handed_on_but_never_twice_to_one_person(office: Office) -> None:
     task_id = await _assign(office, ["li", "zhang"])
     zhao = await office.tab("zhao")
-    await _ok(office, "li", "task.reassign", {"task_id": task_id, "to": office.user_ids["zhao"]})
+    await office.ok("li", "task.reassign", {"task_id": task_id, "to": office.user_ids["zhao"]})
     await zhao.wait_for("task.assigned")
-    back = await _call(
-        office, "zhao", "task.reassign", {"task_id": task_id, "to": office.user_ids["li"]}
+    back = await office.call(
+        "zhao", "task.reassign", {"task_id": task_id, "to": office.user_ids["li"]}
     )
     assert back["error"]["code"] == "conflict"
-    other = await _call(
-        office, "zhang", "task.reassign", {"task_id": task_id, "to": office.user_ids["zhao"]}
+    other = await office.call(
+        "zhang", "task.reassign", {"task_id": task_id, "to": office.user_ids["zhao"]}
     )
     assert other["error"]["code"] == "conflict"
-    got = await _ok(office, "wang", "task.get", {"task_id": task_id})
+    got = await office.ok("wang", "task.get", {"task_id": task_id})
     states = {a["name"]: (a["state"], a["handed_to"]) for a in got["task"]["assignees"]}
     assert states["李华"] == ("handed_on", office.user_ids["zhao"])
     assert states["赵敏"] == ("open", None)
-    assert (await _ok(office, "li", "todo.list", {}))["counts"]["open"] == 0
+    assert (await office.ok("li", "todo.list", {}))["counts"]["open"] == 0
 
 
 async def test_overdue_reminds_the_unfinished_and_texts_those_offline(office: Office) -> None:
@@ -97,7 +84,7 @@ async def test_overdue_reminds_the_unfinished_and_texts_those_offline(office: Of
     li = await office.tab("li")
     due = (datetime.now(UTC) + timedelta(seconds=1.5)).isoformat()
     task_id = await _assign(office, ["li", "zhang", "zhao"], due_at=due)
-    await _ok(office, "zhao", "task.complete", {"task_id": task_id})
+    await office.ok("zhao", "task.complete", {"task_id": task_id})
     overdue = await wang.wait_for("task.overdue", timeout=10)
     names = sorted(u["name"] for u in overdue["data"]["unfinished"])
     assert names == ["张伟", "李华"]
@@ -111,30 +98,27 @@ async def test_overdue_reminds_the_unfinished_and_texts_those_offline(office: Of
 
     await eventually(texted, timeout=10)
     item = next(
-        i for i in (await _ok(office, "li", "todo.list", {}))["items"] if i["ref_id"] == task_id
+        i for i in (await office.ok("li", "todo.list", {}))["items"] if i["ref_id"] == task_id
     )
     assert item["due_at"] is not None
-    assert (await _ok(office, "li", "todo.list", {}))["counts"]["overdue"] == 1
+    assert (await office.ok("li", "todo.list", {}))["counts"]["overdue"] == 1
 
 
 async def test_a_meeting_action_becomes_a_task_with_a_to_do_item(office: Office) -> None:
     li = await office.tab("li")
-    meeting = await _ok(
-        office,
+    meeting = await office.ok(
         "wang",
         "meeting.create",
         {"title": "周例会", "participants": [office.user_ids["li"]]},
     )
     mid = meeting["meeting_id"]
-    await _ok(office, "wang", "meeting.join", {"meeting_id": mid})
-    said = await _ok(
-        office,
+    await office.ok("wang", "meeting.join", {"meeting_id": mid})
+    said = await office.ok(
         "wang",
         "meeting.say",
         {"meeting_id": mid, "body": "李华负责会议纪要", "client_msg_id": "m1"},
     )
-    await _ok(
-        office,
+    await office.ok(
         "wang",
         "meeting.mark",
         {
@@ -148,22 +132,20 @@ async def test_a_meeting_action_becomes_a_task_with_a_to_do_item(office: Office)
         lambda e: e["type"] == "todo.added" and e["data"]["item"]["kind"] == "meeting_action"
     )
     task_id = added["data"]["item"]["ref_id"]
-    got = await _ok(office, "li", "task.get", {"task_id": task_id})
+    got = await office.ok("li", "task.get", {"task_id": task_id})
     assert got["task"]["source"] == "meeting" and "李华负责会议纪要" in got["task"]["title"]
-    await _ok(office, "li", "task.complete", {"task_id": task_id})
+    await office.ok("li", "task.complete", {"task_id": task_id})
     await li.wait_for("todo.done")
 
 
 async def test_bad_input_changes_nothing(office: Office) -> None:
-    bad = await _call(
-        office,
+    bad = await office.call(
         "wang",
         "task.assign",
         {"title": "x", "assignees": ["999999"], "client_msg_id": "b1"},
     )
     assert bad["error"]["code"] == "bad_request"
-    naive = await _call(
-        office,
+    naive = await office.call(
         "wang",
         "task.assign",
         {
@@ -174,6 +156,6 @@ async def test_bad_input_changes_nothing(office: Office) -> None:
         },
     )
     assert naive["error"]["code"] == "bad_request"
-    pct = await _call(office, "li", "task.progress", {"task_id": "1", "percent": 101})
+    pct = await office.call("li", "task.progress", {"task_id": "1", "percent": 101})
     assert pct["error"]["code"] == "bad_request"
-    assert (await _ok(office, "wang", "task.list", {"box": "assigned"}))["tasks"] == []
+    assert (await office.ok("wang", "task.list", {"box": "assigned"}))["tasks"] == []

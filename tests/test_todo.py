@@ -14,13 +14,6 @@ from tests.support import Client, Office
 _keys = itertools.count()
 
 
-async def _ok(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    p = await office.person(who)
-    env = await office.server.command(p.token, name, payload)
-    assert env["ok"], env
-    return dict(env["data"])
-
-
 async def _circulate(office: Office, sender: str, to: list[str], **kw: Any) -> str:
     body = {
         "title": kw.pop("title", "关于年终总结的通知"),
@@ -29,7 +22,7 @@ async def _circulate(office: Office, sender: str, to: list[str], **kw: Any) -> s
         "client_msg_id": f"todo-{next(_keys)}",
         **kw,
     }
-    return str((await _ok(office, sender, "circulation.create", body))["circulation_id"])
+    return str((await office.ok(sender, "circulation.create", body))["circulation_id"])
 
 
 def _last_counts(tab: Client) -> dict[str, Any]:
@@ -54,23 +47,23 @@ async def test_a_circulation_adds_an_item_and_confirming_closes_it(office: Offic
         "overdue": 0,
         "by_kind": {"circulation": 1},
     }
-    listed = await _ok(office, "li", "todo.list", {})
+    listed = await office.ok("li", "todo.list", {})
     assert [i["todo_id"] for i in listed["items"]] == [item["todo_id"]]
     assert listed["counts"] == added["data"]["counts"]
 
-    await _ok(office, "li", "circulation.confirm", {"circulation_id": cid})
+    await office.ok("li", "circulation.confirm", {"circulation_id": cid})
     gone = await li.wait_for("todo.done")
     assert (gone["data"]["todo_id"], gone["data"]["ref_id"]) == (item["todo_id"], cid)
     assert gone["data"]["counts"]["open"] == 0
-    assert (await _ok(office, "li", "todo.list", {}))["items"] == []
-    done = await _ok(office, "li", "todo.list", {"state": "done"})
+    assert (await office.ok("li", "todo.list", {}))["items"] == []
+    done = await office.ok("li", "todo.list", {"state": "done"})
     assert [i["todo_id"] for i in done["items"]] == [item["todo_id"]]
 
 
 async def test_a_recall_closes_every_recipients_item(office: Office) -> None:
     tabs = {a: await office.tab(a) for a in ("li", "zhang")}
     cid = await _circulate(office, "wang", ["li", "zhang"])
-    await _ok(office, "wang", "circulation.recall", {"circulation_id": cid})
+    await office.ok("wang", "circulation.recall", {"circulation_id": cid})
     for tab in tabs.values():
         ev = await tab.wait_for("todo.done")
         assert ev["data"]["counts"]["open"] == 0
@@ -80,14 +73,14 @@ async def test_an_approval_task_is_an_item_until_it_is_acted_on(office: Office) 
     wang = await office.tab("wang")
     start = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     form = {"type": "事假", "start": start, "end": start, "days": 1, "reason": "办事"}
-    started = await _ok(
-        office, "li", "workflow.start", {"key": "leave", "form": form, "client_msg_id": "t1"}
+    started = await office.ok(
+        "li", "workflow.start", {"key": "leave", "form": form, "client_msg_id": "t1"}
     )
     task_id = started["tasks"][0]["task_id"]
     added = await wang.wait_for("todo.added")
     assert (added["data"]["item"]["kind"], added["data"]["item"]["ref_id"]) == ("approval", task_id)
     assert added["data"]["item"]["title"] == "李华的请假申请"
-    await _ok(office, "wang", "workflow.act", {"task_id": task_id, "action": "approve"})
+    await office.ok("wang", "workflow.act", {"task_id": task_id, "action": "approve"})
     gone = await wang.wait_for("todo.done")
     assert gone["data"]["ref_id"] == task_id and gone["data"]["counts"]["open"] == 0
 
@@ -99,7 +92,7 @@ async def test_open_items_sort_by_due_time_then_newest(office: Office) -> None:
     b = await _circulate(office, "wang", ["li"], title="后天截止", deadline=later)
     c = await _circulate(office, "zhao", ["li"], title="两小时后截止", deadline=soon)
     d = await _circulate(office, "chen", ["li"], title="又一个无期限")
-    listed = await _ok(office, "li", "todo.list", {"kind": "circulation"})
+    listed = await office.ok("li", "todo.list", {"kind": "circulation"})
     assert [i["ref_id"] for i in listed["items"]] == [c, b, d, a]
     assert listed["counts"]["by_kind"] == {"circulation": 4}
 
@@ -111,7 +104,7 @@ async def test_counts_are_exact_under_concurrent_adds_and_closes(office: Office)
     # At once: twelve more arrive while li confirms the first four.
     await asyncio.gather(
         *(_circulate(office, senders[i % 4], ["li"]) for i in range(12)),
-        *(_ok(office, "li", "circulation.confirm", {"circulation_id": c}) for c in first),
+        *(office.ok("li", "circulation.confirm", {"circulation_id": c}) for c in first),
     )
 
     async def settled() -> bool:
@@ -123,7 +116,7 @@ async def test_counts_are_exact_under_concurrent_adds_and_closes(office: Office)
             break
         await asyncio.sleep(0.05)
     assert await settled()
-    fresh = await _ok(office, "li", "todo.list", {})
+    fresh = await office.ok("li", "todo.list", {})
     assert fresh["counts"]["open"] == 12
     assert _last_counts(li) == fresh["counts"]
     # Every pushed count is the one that stood right after its change: in seq order they step
@@ -138,7 +131,7 @@ async def test_counts_are_exact_under_concurrent_adds_and_closes(office: Office)
 
 async def test_only_a_notice_is_dismissed_by_hand(office: Office) -> None:
     await _circulate(office, "wang", ["li"])
-    item = (await _ok(office, "li", "todo.list", {}))["items"][0]
+    item = (await office.ok("li", "todo.list", {}))["items"][0]
     p = await office.person("li")
     env = await office.server.command(p.token, "todo.dismiss", {"todo_id": item["todo_id"]})
     assert env["error"]["code"] == "conflict"

@@ -27,21 +27,10 @@ def _leave(days: float, start_in_h: float = -1) -> dict[str, Any]:
     }
 
 
-async def _call(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    p = await office.person(who)
-    return await office.server.command(p.token, name, payload)
-
-
-async def _ok(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    env = await _call(office, who, name, payload)
-    assert env["ok"], env
-    return dict(env["data"])
-
-
 async def _start(office: Office, who: str, key: str = "leave", **kw: Any) -> dict[str, Any]:
     body = {"key": key, "client_msg_id": f"wf-{next(_keys)}", **kw}
     body.setdefault("form", _leave(2))
-    return await _ok(office, who, "workflow.start", body)
+    return await office.ok(who, "workflow.start", body)
 
 
 async def _task_of(tab: Client, instance_id: str) -> dict[str, Any]:
@@ -61,8 +50,7 @@ async def test_a_leave_runs_its_chain_live_and_puts_the_applicant_on_leave(offic
     assert (task["key"], task["title"], task["step"]) == ("leave", "李华的请假申请", "直接上级审批")
     assert task["applicant"]["name"] == "李华"
 
-    await _ok(
-        office,
+    await office.ok(
         "wang",
         "workflow.act",
         {"task_id": task["task_id"], "action": "approve", "comment": "同意"},
@@ -78,20 +66,20 @@ async def test_a_leave_runs_its_chain_live_and_puts_the_applicant_on_leave(offic
 
     # The effect, on the bus after commit: li is on leave, live on the board.
     async def on_leave() -> bool:
-        env = await _call(office, "wang", "directory.users", {"query": "李华"})
+        env = await office.call("wang", "directory.users", {"query": "李华"})
         return env["data"]["users"][0]["whereabouts"]["status"] == "on_leave"
 
     await eventually(on_leave, timeout=10)
-    got = await _ok(office, "li", "workflow.get", {"instance_id": started["instance_id"]})
+    got = await office.ok("li", "workflow.get", {"instance_id": started["instance_id"]})
     inst = got["instance"]
     assert (inst["state"], inst["applicant"]["name"]) == ("approved", "李华")
     assert [e["action"] for e in inst["trail"]] == ["start", "approve"]
 
     # Withdrawn before it ends (销假): back in the office.
-    await _ok(office, "li", "workflow.withdraw", {"instance_id": started["instance_id"]})
+    await office.ok("li", "workflow.withdraw", {"instance_id": started["instance_id"]})
 
     async def back() -> bool:
-        env = await _call(office, "wang", "directory.users", {"query": "李华"})
+        env = await office.call("wang", "directory.users", {"query": "李华"})
         return env["data"]["users"][0]["whereabouts"]["status"] == "in_office"
 
     await eventually(back, timeout=10)
@@ -105,18 +93,18 @@ async def test_a_long_leave_needs_the_department_head_and_earlier_approvers_are_
     started = await _start(office, "zhao", form=_leave(5))
     (task,) = started["tasks"]
     assert task["assignee"] == office.user_ids["chen"]
-    answer = await _ok(
-        office, "chen", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
+    answer = await office.ok(
+        "chen", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
     )
     assert answer["state"] == "approved"
-    got = await _ok(office, "zhao", "workflow.get", {"instance_id": started["instance_id"]})
+    got = await office.ok("zhao", "workflow.get", {"instance_id": started["instance_id"]})
     assert [e["action"] for e in got["instance"]["trail"]] == ["start", "approve", "skip"]
 
     # li's long leave: wang (supervisor), then the head of 综合科 is wang again: skipped too.
     started = await _start(office, "li", form=_leave(5))
     (task,) = started["tasks"]
-    answer = await _ok(
-        office, "wang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
+    answer = await office.ok(
+        "wang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
     )
     assert answer["state"] == "approved"
 
@@ -150,14 +138,12 @@ async def test_two_approvers_acting_at_once_on_an_any_step_one_wins(office: Offi
     tasks = {t["assignee"]: t["task_id"] for t in started["tasks"]}
     assert set(tasks) == {office.user_ids["wang"], office.user_ids["chen"]}
     answers = await asyncio.gather(
-        _call(
-            office,
+        office.call(
             "wang",
             "workflow.act",
             {"task_id": tasks[office.user_ids["wang"]], "action": "approve"},
         ),
-        _call(
-            office,
+        office.call(
             "chen",
             "workflow.act",
             {"task_id": tasks[office.user_ids["chen"]], "action": "approve"},
@@ -165,66 +151,60 @@ async def test_two_approvers_acting_at_once_on_an_any_step_one_wins(office: Offi
     )
     assert sorted(a["ok"] for a in answers) == [False, True], answers
     assert next(a for a in answers if not a["ok"])["error"]["code"] == "conflict"
-    got = await _ok(office, "li", "workflow.get", {"instance_id": started["instance_id"]})
+    got = await office.ok("li", "workflow.get", {"instance_id": started["instance_id"]})
     assert got["instance"]["state"] == "approved"
     assert sorted(t["state"] for t in got["instance"]["tasks"]) == ["approved", "cancelled"]
 
 
 async def test_a_retried_start_or_action_has_no_second_effect(office: Office) -> None:
     body = {"key": "leave", "form": _leave(1), "client_msg_id": "once"}
-    first = await _ok(office, "li", "workflow.start", body)
-    again = await _ok(office, "li", "workflow.start", body)
+    first = await office.ok("li", "workflow.start", body)
+    again = await office.ok("li", "workflow.start", body)
     assert again == first
-    assert len((await _ok(office, "li", "workflow.list", {"box": "mine"}))["items"]) == 1
+    assert len((await office.ok("li", "workflow.list", {"box": "mine"}))["items"]) == 1
     task_id = first["tasks"][0]["task_id"]
     act = {"task_id": task_id, "action": "approve"}
-    one = await _ok(office, "wang", "workflow.act", act)
-    two = await _ok(office, "wang", "workflow.act", act)
+    one = await office.ok("wang", "workflow.act", act)
+    two = await office.ok("wang", "workflow.act", act)
     assert one == two
-    got = await _ok(office, "li", "workflow.get", {"instance_id": first["instance_id"]})
+    got = await office.ok("li", "workflow.get", {"instance_id": first["instance_id"]})
     assert [e["action"] for e in got["instance"]["trail"]] == ["start", "approve"]
 
 
 async def test_return_resubmit_reject_transfer_and_withdraw(office: Office) -> None:
     started = await _start(office, "li")
     task = started["tasks"][0]["task_id"]
-    await _ok(
-        office,
+    await office.ok(
         "wang",
         "workflow.act",
         {"task_id": task, "action": "return", "comment": "请写明事由"},
     )
-    again = await _call(office, "wang", "workflow.act", {"task_id": task, "action": "approve"})
+    again = await office.call("wang", "workflow.act", {"task_id": task, "action": "approve"})
     assert again["error"]["code"] == "conflict"
     form = {**_leave(2), "reason": "孩子生病"}
-    resubmitted = await _ok(
-        office, "li", "workflow.resubmit", {"instance_id": started["instance_id"], "form": form}
+    resubmitted = await office.ok(
+        "li", "workflow.resubmit", {"instance_id": started["instance_id"], "form": form}
     )
     task2 = resubmitted["tasks"][0]["task_id"]
     assert task2 != task
-    moved = await _ok(
-        office,
+    moved = await office.ok(
         "wang",
         "workflow.act",
         {"task_id": task2, "action": "transfer", "to": office.user_ids["chen"]},
     )
     assert [t["assignee"] for t in moved["tasks"]] == [office.user_ids["chen"]]
-    rejected = await _ok(
-        office,
+    rejected = await office.ok(
         "chen",
         "workflow.act",
         {"task_id": moved["tasks"][0]["task_id"], "action": "reject"},
     )
     assert (rejected["state"], rejected["tasks"]) == ("rejected", [])
-    withdraw = await _call(
-        office, "li", "workflow.withdraw", {"instance_id": started["instance_id"]}
-    )
+    withdraw = await office.call("li", "workflow.withdraw", {"instance_id": started["instance_id"]})
     assert withdraw["error"]["code"] == "conflict"
 
     running = await _start(office, "li")
-    await _ok(office, "li", "workflow.withdraw", {"instance_id": running["instance_id"]})
-    late = await _call(
-        office,
+    await office.ok("li", "workflow.withdraw", {"instance_id": running["instance_id"]})
+    late = await office.call(
         "wang",
         "workflow.act",
         {"task_id": running["tasks"][0]["task_id"], "action": "approve"},
@@ -234,19 +214,18 @@ async def test_return_resubmit_reject_transfer_and_withdraw(office: Office) -> N
 
 async def test_the_trail_finds_an_edit_made_in_the_database(office: Office) -> None:
     started = await _start(office, "li")
-    await _ok(
-        office,
+    await office.ok(
         "wang",
         "workflow.act",
         {"task_id": started["tasks"][0]["task_id"], "action": "approve", "comment": "同意"},
     )
     ref = {"instance_id": started["instance_id"]}
-    assert await _ok(office, "li", "workflow.verify", ref) == {"intact": True, "entries": 2}
+    assert await office.ok("li", "workflow.verify", ref) == {"intact": True, "entries": 2}
     await office.server.services.pool.execute(
         "UPDATE workflow_trail SET comment = '不同意' WHERE instance_id = $1 AND seq = 2",
         int(started["instance_id"]),
     )
-    assert await _ok(office, "li", "workflow.verify", ref) == {
+    assert await office.ok("li", "workflow.verify", ref) == {
         "intact": False,
         "entries": 2,
         "broken_at": 2,
@@ -256,17 +235,15 @@ async def test_the_trail_finds_an_edit_made_in_the_database(office: Office) -> N
 async def test_who_may_see_define_and_act(office: Office) -> None:
     started = await _start(office, "li")
     ref = {"instance_id": started["instance_id"]}
-    assert (await _call(office, "zhao", "workflow.get", ref))["error"]["code"] == "not_found"
-    assert (await _ok(office, "wang", "workflow.get", ref))["instance"]["state"] == "running"
-    stranger = await _call(
-        office,
+    assert (await office.call("zhao", "workflow.get", ref))["error"]["code"] == "not_found"
+    assert (await office.ok("wang", "workflow.get", ref))["instance"]["state"] == "running"
+    stranger = await office.call(
         "zhao",
         "workflow.act",
         {"task_id": started["tasks"][0]["task_id"], "action": "approve"},
     )
     assert stranger["error"]["code"] == "not_found"
-    define = await _call(
-        office,
+    define = await office.call(
         "li",
         "workflow.define",
         {
@@ -279,8 +256,7 @@ async def test_who_may_see_define_and_act(office: Office) -> None:
         },
     )
     assert define["error"]["code"] == "forbidden"
-    bad = await _call(
-        office,
+    bad = await office.call(
         "li",
         "workflow.start",
         {"key": "leave", "form": {"days": "three"}, "client_msg_id": "bad"},
@@ -289,21 +265,19 @@ async def test_who_may_see_define_and_act(office: Office) -> None:
     fields = {f["field"] for f in bad["error"]["details"]["fields"]}
     assert {"form.days", "form.type", "form.start"} <= fields
     assert (
-        await _call(
-            office, "li", "workflow.start", {"key": "nope", "form": {}, "client_msg_id": "n"}
-        )
+        await office.call("li", "workflow.start", {"key": "nope", "form": {}, "client_msg_id": "n"})
     )["error"]["code"] == "not_found"
-    assert len((await _ok(office, "li", "workflow.list", {"box": "mine"}))["items"]) == 1
+    assert len((await office.ok("li", "workflow.list", {"box": "mine"}))["items"]) == 1
 
 
 async def test_urge_reaches_the_approver_once_per_ten_minutes(office: Office) -> None:
     wang_tab = await office.tab("wang")
     started = await _start(office, "li")
-    urged = await _ok(office, "li", "workflow.urge", {"instance_id": started["instance_id"]})
+    urged = await office.ok("li", "workflow.urge", {"instance_id": started["instance_id"]})
     assert urged == {"urged": 1, "texted": 0}  # wang is online: no SMS
     ev = await wang_tab.wait_for("workflow.urged")
     assert ev["data"]["title"] == "李华的请假申请"
-    again = await _call(office, "li", "workflow.urge", {"instance_id": started["instance_id"]})
+    again = await office.call("li", "workflow.urge", {"instance_id": started["instance_id"]})
     assert again["error"]["code"] == "rate_limited"
     assert again["error"]["details"]["retry_after_s"] > 500
     # An approver who is offline gets an SMS.
@@ -312,7 +286,7 @@ async def test_urge_reaches_the_approver_once_per_ten_minutes(office: Office) ->
     await eventually(
         lambda: office.server.services.hub.presence(int(office.user_ids["wang"])) == "offline"
     )
-    urged = await _ok(office, "li", "workflow.urge", {"instance_id": started["instance_id"]})
+    urged = await office.ok("li", "workflow.urge", {"instance_id": started["instance_id"]})
     assert urged == {"urged": 1, "texted": 1}
     sms = await office.server.services.pool.fetch(
         "SELECT address, body FROM outbox WHERE topic = 'workflow.sms'"
@@ -322,8 +296,7 @@ async def test_urge_reaches_the_approver_once_per_ten_minutes(office: Office) ->
 
 async def test_a_delegate_signs_for_the_grantor_until_revoked(office: Office) -> None:
     ends = (datetime.now(UTC) + timedelta(days=3)).isoformat()
-    granted = await _ok(
-        office,
+    granted = await office.ok(
         "wang",
         "delegation.grant",
         {"to": office.user_ids["zhang"], "ends_at": ends, "keys": ["leave"]},
@@ -331,40 +304,39 @@ async def test_a_delegate_signs_for_the_grantor_until_revoked(office: Office) ->
     started = await _start(office, "li")
     (task,) = started["tasks"]
     assert task["assignee"] == office.user_ids["zhang"]
-    got = await _ok(office, "zhang", "workflow.get", {"instance_id": started["instance_id"]})
+    got = await office.ok("zhang", "workflow.get", {"instance_id": started["instance_id"]})
     assert got["instance"]["tasks"][0]["on_behalf_of"]["name"] == "王明"
 
     # Revoked: the delegate's open task returns to wang (a job on the bus), who is told.
     wang_tab = await office.tab("wang")
-    await _ok(office, "wang", "delegation.revoke", {"delegation_id": granted["delegation_id"]})
+    await office.ok("wang", "delegation.revoke", {"delegation_id": granted["delegation_id"]})
     back = await _task_of(wang_tab, started["instance_id"])
     assert back["task_id"] == task["task_id"]
-    answer = await _ok(
-        office, "wang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
+    answer = await office.ok(
+        "wang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
     )
     assert answer["state"] == "approved"
     assert not (
-        await _call(
-            office, "zhang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
+        await office.call(
+            "zhang", "workflow.act", {"task_id": task["task_id"], "action": "approve"}
         )
     )["ok"]
 
     # A second delegation approved by the delegate shows on whose behalf in the trail.
-    await _ok(office, "wang", "delegation.grant", {"to": office.user_ids["zhang"], "ends_at": ends})
+    await office.ok("wang", "delegation.grant", {"to": office.user_ids["zhang"], "ends_at": ends})
     started = await _start(office, "li")
-    await _ok(
-        office,
+    await office.ok(
         "zhang",
         "workflow.act",
         {"task_id": started["tasks"][0]["task_id"], "action": "approve"},
     )
-    got = await _ok(office, "li", "workflow.get", {"instance_id": started["instance_id"]})
+    got = await office.ok("li", "workflow.get", {"instance_id": started["instance_id"]})
     last = got["instance"]["trail"][-1]
     assert (last["actor"]["name"], last["on_behalf_of"]["name"]) == ("张伟", "王明")
-    listed = await _ok(office, "zhang", "delegation.list", {})
+    listed = await office.ok("zhang", "delegation.list", {})
     assert [d["active"] for d in listed["delegations"]] == [True, False]
-    cycle = await _call(
-        office, "zhang", "delegation.grant", {"to": office.user_ids["wang"], "ends_at": ends}
+    cycle = await office.call(
+        "zhang", "delegation.grant", {"to": office.user_ids["wang"], "ends_at": ends}
     )
     assert cycle["error"]["code"] == "conflict"
 
@@ -403,15 +375,15 @@ async def test_a_definition_whose_condition_could_never_match_is_refused(office:
     assert env["data"] == {"key": "leave", "version": 2}
     # Running requests keep their version; a new one gets the new version and its fields.
     started = await _start(office, "li", form={"days": 1, "type": "事假"})
-    got = await _ok(office, "li", "workflow.get", {"instance_id": started["instance_id"]})
+    got = await office.ok("li", "workflow.get", {"instance_id": started["instance_id"]})
     assert got["instance"]["version"] == 2
     assert [f["name"] for f in got["instance"]["form_fields"]] == ["days", "type"]
 
 
 async def test_delegations_name_both_people(office: Office) -> None:
     ends = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    await _ok(office, "wang", "delegation.grant", {"to": office.user_ids["zhang"], "ends_at": ends})
-    (d,) = (await _ok(office, "zhang", "delegation.list", {}))["delegations"]
+    await office.ok("wang", "delegation.grant", {"to": office.user_ids["zhang"], "ends_at": ends})
+    (d,) = (await office.ok("zhang", "delegation.list", {}))["delegations"]
     assert (d["grantor"]["name"], d["delegate"]["name"], d["active"]) == ("王明", "张伟", True)
 
 
@@ -425,21 +397,21 @@ async def test_urge_sms_keeps_the_pagers_rules_quiet_hours_and_one_per_window(
         "start": (now - timedelta(hours=1)).strftime("%H:%M"),
         "end": (now + timedelta(hours=1)).strftime("%H:%M"),
     }
-    await _ok(office, "wang", "prefs.set", {"quiet_hours": quiet})
+    await office.ok("wang", "prefs.set", {"quiet_hours": quiet})
     first = await _start(office, "li")
-    assert await _ok(office, "li", "workflow.urge", {"instance_id": first["instance_id"]}) == {
+    assert await office.ok("li", "workflow.urge", {"instance_id": first["instance_id"]}) == {
         "urged": 1,
         "texted": 0,
     }
 
-    await _ok(office, "wang", "prefs.set", {"quiet_hours": None})
+    await office.ok("wang", "prefs.set", {"quiet_hours": None})
     second = await _start(office, "li")
-    assert await _ok(office, "li", "workflow.urge", {"instance_id": second["instance_id"]}) == {
+    assert await office.ok("li", "workflow.urge", {"instance_id": second["instance_id"]}) == {
         "urged": 1,
         "texted": 1,
     }
     third = await _start(office, "zhang")
-    assert await _ok(office, "zhang", "workflow.urge", {"instance_id": third["instance_id"]}) == {
+    assert await office.ok("zhang", "workflow.urge", {"instance_id": third["instance_id"]}) == {
         "urged": 1,
         "texted": 0,
     }
@@ -462,8 +434,8 @@ async def test_approvers_may_read_the_files_a_request_carries_and_nobody_else(
     # A file the applicant may not read cannot ride on a request to reach an approver.
     status, up = await office.server.upload(zhao.token, b"zhao's own", "secret.pdf")
     theirs = {**form, "receipt": up["data"]["file_id"]}
-    env = await _call(
-        office, "li", "workflow.start", {"key": "expense", "form": theirs, "client_msg_id": "x-1"}
+    env = await office.call(
+        "li", "workflow.start", {"key": "expense", "form": theirs, "client_msg_id": "x-1"}
     )
     assert not env["ok"] and env["error"]["code"] == "not_found", env
     assert (await office.server.download(wang.token, up["data"]["file_id"]))[0] == 404
