@@ -12,16 +12,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 import nh3
 
-from handlers import todo
+from handlers import notify, todo
 from handlers.directory import checked_recipients, user_ref
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
 from server.events import Event, UserRef
 from server.feature import Feature
 from server.jobs import JobSet
-from server.outbox import enqueue
 from server.services import Services
-from server.sms import fit_sms
 from server.stream import Transaction, utcnow
 from storage import circulation as q
 from storage import directory as dq
@@ -453,8 +451,8 @@ async def circulation_remind(ctx: Ctx, p: Remind) -> dict[str, Any]:
 async def remind_unconfirmed(
     services: Services, tx: Transaction, c: q.Circulation
 ) -> tuple[int, int]:
-    """`circulation.reminder` to every unconfirmed recipient; an SMS to those offline (with a
-    phone, not opted out of SMS) carrying the code that confirms it by reply."""
+    """`circulation.reminder` to every unconfirmed recipient; an SMS to those offline (active,
+    with a phone, not opted out of SMS) carrying the code that confirms it by reply."""
     people = await q.unconfirmed(tx.conn, c.id)
     if not people:
         return 0, 0
@@ -465,26 +463,15 @@ async def remind_unconfirmed(
             circulation_id=str(c.id), title=c.title, from_=sender, deadline=c.deadline
         ),
     )
-    text = fit_sms(
-        f"【联络】{c.sender_name}请您阅办传阅《{c.title}》，回复 Y {sms_code(c.id)} 确认"
+    texted = await notify.text_offline(
+        services,
+        tx,
+        [u.user_id for u in people],
+        f"【联络】{c.sender_name}请您阅办传阅《{c.title}》，回复 Y {sms_code(c.id)} 确认",
+        topic=SMS_TOPIC,
+        refs=[c.id],
     )
-    offline = [
-        u
-        for u in people
-        if u.phone and u.sms_fallback != "off" and services.hub.presence(u.user_id) == "offline"
-    ]
-    for u in offline:
-        assert u.phone is not None
-        await enqueue(
-            tx,
-            kind="sms",
-            topic=SMS_TOPIC,
-            user_id=u.user_id,
-            address=u.phone,
-            body=text,
-            refs=[c.id],
-        )
-    return len(people), len(offline)
+    return len(people), texted
 
 
 @jobs(DEADLINE_SOON)
