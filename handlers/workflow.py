@@ -11,8 +11,6 @@ approvers acting at once on an `any` step: the second finds its task cancelled (
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -35,6 +33,7 @@ from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, not_found
 from server.events import Event, UserRef
 from server.feature import Feature
+from server.hashchain import chain_hash
 from server.jobs import JobSet
 from server.services import Services
 from server.stream import Transaction, utcnow
@@ -282,8 +281,7 @@ def entry_hash(previous: str, row: q.TrailRow) -> str:
         "step": row.step,
         "comment": row.comment,
     }
-    text = json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((previous + text).encode()).hexdigest()
+    return chain_hash(previous, entry)
 
 
 async def _apply(

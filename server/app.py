@@ -16,8 +16,10 @@ from aiohttp import web
 
 from handlers import (
     admin,
+    archive,
     circulation,
     directory,
+    documents,
     files,
     library,
     meetings,
@@ -79,6 +81,8 @@ FEATURES = [
     schedule.feature,
     workflow.feature,
     library.feature,
+    archive.feature,
+    documents.feature,
 ]
 
 

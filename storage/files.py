@@ -55,8 +55,10 @@ def _record(r: asyncpg.Record) -> FileRecord:
 
 # Who may read a file: its uploader, whoever sent or received it in a page, and the sender and
 # recipients of a circulation carrying it (until it is recalled), whoever had a task on an
-# approval carrying it, whoever may read a library folder holding it. Each domain adds its branch
-# here, so the rule lives in one query.
+# approval carrying it, whoever handles a received document carrying it, whoever may read a
+# library folder holding it, and for a record kept in
+# the archive its archivists and administrators and a borrower while an approved loan runs.
+# Each domain adds its branch here, so the rule lives in one query.
 _READABLE = """
     f.uploader_id = $2
     OR EXISTS (
@@ -80,10 +82,26 @@ _READABLE = """
         WHERE w.file_id = f.id AND $2 IN (t.assignee_id, t.on_behalf_of)
     )
     OR EXISTS (
+        SELECT 1 FROM document_files x
+        JOIN document_tasks t ON t.document_id = x.document_id
+        JOIN task_assignees p ON p.task_id = t.task_id
+        WHERE x.file_id = f.id AND p.user_id = $2
+    )
+    OR EXISTS (
         SELECT 1 FROM library_docs d
         JOIN library_effective e ON e.folder_id = d.folder_id AND 'read' = ANY(e.perms)
         JOIN library_principals($2) p ON p.kind = e.kind AND p.principal = e.principal
         WHERE d.file_id = f.id AND d.removed_at IS NULL
+    )
+    OR EXISTS (
+        SELECT 1 FROM archive_files af
+        JOIN archive_records ar ON ar.id = af.archive_id AND ar.state = 'kept'
+        WHERE af.file_id = f.id
+          AND (EXISTS (SELECT 1 FROM users au WHERE au.id = $2
+                       AND ('archivist' = ANY(au.roles) OR 'admin' = ANY(au.roles)))
+               OR EXISTS (SELECT 1 FROM archive_loans al
+                          WHERE al.archive_id = ar.id AND al.borrower_id = $2
+                            AND al.state = 'active' AND al.ends_at > now()))
     )
 """
 
