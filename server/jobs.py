@@ -1,4 +1,5 @@
-"""Deferred work, one way: jobs in PostgreSQL, run by one worker loop per process.
+"""Deferred work, one way: jobs in PostgreSQL, run by one worker per process (two loops: one
+for the kinds declared `slow`, one for the rest).
 
 A job is (kind, key) with a payload, due at a time. Three kinds of user:
 - timers: a handler module sets a job for later (`tx.schedule`): an SMS grace period, a
@@ -18,11 +19,12 @@ dead-lettered (kept with its error, counted in `liaison_jobs_dead_total`, logged
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from server.stream import Stream, Transaction
@@ -66,6 +68,9 @@ class JobKind:
     backoff_s: float = 2.0  # the first retry's wait; doubled each time, up to MAX_BACKOFF_S
     on_dead: DeadHook | None = None
     event_type: str | None = None  # an async handler of this committed event type
+    # Long work (text extraction, seconds): run in a lane of its own, so it never holds up the
+    # timers and sends that are due meanwhile.
+    slow: bool = False
 
 
 class JobSet:
@@ -89,13 +94,12 @@ class JobSet:
         return self(kind, event_type=event_type, **policy)
 
 
-class Jobs(Worker):
-    name = "jobs"
+class Jobs:
+    """The process's job worker: a lane for the kinds declared `slow`, one for the rest."""
 
     def __init__(
         self, stream: Stream, sets: list[JobSet], metrics: Metrics, *, lease_s: float = LEASE_S
     ) -> None:
-        super().__init__()
         self.stream = stream
         self.metrics = metrics
         self.worker_id = secrets.token_hex(6)
@@ -109,8 +113,27 @@ class Jobs(Worker):
         for spec in self.kinds.values():
             if spec.event_type is not None:
                 stream.subscribers.setdefault(spec.event_type, []).append(spec.kind)
-        self._names = sorted(self.kinds)
+        self.lanes = [
+            _Lane(self, sorted(k for k, spec in self.kinds.items() if spec.slow == slow))
+            for slow in (False, True)
+        ]
+        self.lanes = [lane for lane in self.lanes if lane.names]
         stream.jobs_set = self.poke
+
+    def poke(self, due: datetime | None = None) -> None:
+        for lane in self.lanes:
+            lane.poke(due)
+
+    def stop(self) -> None:
+        for lane in self.lanes:
+            lane.stop()
+
+    async def run(self, services: Services) -> None:
+        await asyncio.gather(*(lane.run(services) for lane in self.lanes))
+
+    async def work_one(self, services: Services) -> bool:
+        """One pass of every lane (tests drive the worker with it); False when nothing was due."""
+        return any([await lane.work_one(services) for lane in self.lanes])
 
     async def release(self) -> None:
         """On a clean stop: the jobs this worker claimed and did not finish are anyone's again
@@ -120,22 +143,6 @@ class Jobs(Worker):
     def tune(self, kind: str, **policy: Any) -> None:
         """Change a kind's policy from configuration (the outbox's tries and backoff)."""
         self.kinds[kind] = replace(self.kinds[kind], **policy)
-
-    async def until_next(self) -> float:
-        wait = await q.seconds_to_next(self.stream.pool, self._names)
-        return POLL_S if wait is None else max(0.0, min(POLL_S, wait + GATHER_S))
-
-    async def work_one(self, services: Services) -> bool:
-        """Claim what is due and run it, kind by kind; False when nothing was due."""
-        claimed = await q.claim(self.stream.pool, self.worker_id, CLAIM, self.lease, self._names)
-        by_kind: dict[str, list[q.Claimed]] = {}
-        for job in sorted(claimed, key=lambda j: (j.run_at, j.id)):
-            by_kind.setdefault(job.kind, []).append(job)
-        for kind, jobs in by_kind.items():
-            spec = self.kinds[kind]
-            for i in range(0, len(jobs), spec.batch):
-                await self._run(services, spec, jobs[i : i + spec.batch])
-        return bool(claimed)
 
     async def _run(self, services: Services, spec: JobKind, jobs: list[q.Claimed]) -> None:
         try:
@@ -187,3 +194,30 @@ class Jobs(Worker):
 
     def _count(self, kind: str, outcome: str, n: int = 1) -> None:
         self.metrics.jobs.labels(kind, outcome).inc(n)
+
+
+class _Lane(Worker):
+    """Claims what is due of some kinds and runs it, kind by kind."""
+
+    name = "jobs"
+
+    def __init__(self, jobs: Jobs, names: list[str]) -> None:
+        super().__init__()
+        self.jobs = jobs
+        self.names = names
+
+    async def until_next(self) -> float:
+        wait = await q.seconds_to_next(self.jobs.stream.pool, self.names)
+        return POLL_S if wait is None else max(0.0, min(POLL_S, wait + GATHER_S))
+
+    async def work_one(self, services: Services) -> bool:
+        jobs = self.jobs
+        claimed = await q.claim(jobs.stream.pool, jobs.worker_id, CLAIM, jobs.lease, self.names)
+        by_kind: dict[str, list[q.Claimed]] = {}
+        for job in sorted(claimed, key=lambda j: (j.run_at, j.id)):
+            by_kind.setdefault(job.kind, []).append(job)
+        for kind, due in by_kind.items():
+            spec = jobs.kinds[kind]
+            for i in range(0, len(due), spec.batch):
+                await jobs._run(services, spec, due[i : i + spec.batch])
+        return bool(claimed)

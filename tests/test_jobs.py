@@ -6,6 +6,7 @@ after commit, once per committed event, never for one rolled back."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from server.jobs import CLAIM, Jobs, JobSet
 from server.services import Services
 from server.stream import Transaction, utcnow
 from storage.jobs import Due, upsert
-from tests.support import LiveServer, Office
+from tests.support import LiveServer, Office, eventually
 
 
 def _worker(
@@ -191,3 +192,39 @@ async def test_async_handlers_run_after_commit_once_per_event(office: Office) ->
 
 def _fields(ev: Any) -> dict[str, Any]:
     return {f: getattr(ev, f) for f in ev.__struct_fields__}
+
+
+async def test_a_slow_kind_does_not_hold_up_the_others(server: LiveServer) -> None:
+    """Text extraction takes seconds: its lane is its own, so a timer due meanwhile runs."""
+    server.services.jobs.stop()
+    kinds = JobSet()
+    started, release = asyncio.Event(), asyncio.Event()
+    ran: list[str] = []
+
+    @kinds("test.slow", slow=True)
+    async def slow(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
+        started.set()
+        await release.wait()
+        ran.append("slow")
+
+    @kinds("test.tick")
+    async def tick(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
+        ran.append("tick")
+
+    worker = Jobs(server.services.stream, [kinds], server.services.metrics)
+    now = utcnow()
+    async with server.services.pool.acquire() as conn:
+        await upsert(conn, [Due("test.slow", "1", now, {})])
+    running = asyncio.create_task(worker.run(server.services))
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        async with server.services.pool.acquire() as conn:
+            await upsert(conn, [Due("test.tick", "1", utcnow(), {})])
+        worker.poke()
+        await eventually(lambda: ran == ["tick"], timeout=10)
+        release.set()
+        await eventually(lambda: ran == ["tick", "slow"], timeout=10)
+    finally:
+        release.set()
+        worker.stop()
+        await asyncio.wait_for(running, 10)
