@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: install run test lint bench system-deps clean
+.PHONY: install run test lint bench bench-search system-deps clean
 
 install: $(VENV)/.installed web/dist/index.html
 
@@ -48,6 +48,11 @@ lint: install
 # BENCH_ARGS=--profile samples the Liaison server with py-spy during the pager steps.
 bench: install
 	ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; $(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
+# Library search on 100,000 Chinese documents against ILIKE, in a database of its own (created
+# and dropped; LIAISON_DATABASE_URL's server, or an embedded one). A few minutes.
+bench-search: install
+	$(BIN)/python -m loadtests.search_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist

@@ -5,23 +5,58 @@ moves a folder rewrites for the whole subtree (no walk up the tree per request).
 
 read: see the folder, its documents and download them; write: add, move and remove documents
 and make subfolders; manage: change the folder's permissions, move or remove it. Whoever makes
-a folder manages it. Search, and text extraction on the bus, come with the rest of the library
-(issue 20)."""
+a folder manages it.
+
+Search (`library.search`): titles are searchable from the moment `library.add` commits; the
+text of .txt, .docx and .pdf files follows from the committed `library.added` event, through
+the `library.extract` job (handlers/extract.py parses in a child process, storage/text.py cuts
+Chinese into bigrams), which tells the adder `library.indexed` once the text is searchable. A
+file that cannot be read leaves its title searchable and its error in `extract_error`."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import msgspec
 
+from handlers import extract as ex
 from server.commands import CommandSet, Ctx, Id, Input
 from server.errors import AppError, bad_request, forbidden, not_found
+from server.events import Event
 from server.feature import Feature
+from server.jobs import JobSet
+from server.services import Services
+from server.stream import Transaction
 from storage import directory as dq
 from storage import files as fq
 from storage import library as q
+from storage import text as tq
+from storage.pool import Executor
 
+
+# --- events -------------------------------------------------------------------------------------
+class LibraryAdded(Event):
+    """To the adder: a document is in the library (its title searchable already)."""
+
+    type = "library.added"
+    doc_id: str
+    folder_id: str
+    title: str
+
+
+class LibraryIndexed(Event):
+    """To the adder: the document's text is searchable (or could not be read: title only)."""
+
+    type = "library.indexed"
+    doc_id: str
+
+
+log = logging.getLogger(__name__)
 commands = CommandSet()
+jobs = JobSet()
+
+EXTRACT = "library.extract"
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Perm = Annotated[str, msgspec.Meta(pattern="^(read|write|manage)$")]
@@ -179,9 +214,23 @@ async def library_add(ctx: Ctx, p: Add) -> dict[str, Any]:
     if not files:
         raise not_found("no such file")
     title = (p.title or "").strip() or files[0].name
+    search = tq.document_vector([(title, "A")])
     async with ctx.transaction() as tx:
-        d = await q.add_doc(tx.conn, f.id, files[0].id, title, ctx.user.id)
+        d = await q.add_doc(tx.conn, f.id, files[0].id, title, ctx.user.id, search)
+        await tx.emit(
+            [ctx.user.id], LibraryAdded(doc_id=str(d.id), folder_id=str(f.id), title=title)
+        )
     return {"doc_id": str(d.id)}
+
+
+async def _writable_doc(ctx: Ctx, conn: Executor, doc_id: str) -> q.Doc:
+    """The document, if the caller may write its folder; one they may not read does not
+    exist."""
+    d = await q.doc(conn, int(doc_id))
+    if d is None or not await q.may(conn, ctx.user.id, d.folder_id, "read"):
+        raise not_found("no such document")
+    await _folder(ctx, str(d.folder_id), "write")
+    return d
 
 
 class Move(Input):
@@ -196,10 +245,7 @@ async def library_move(ctx: Ctx, p: Move) -> dict[str, Any]:
         raise bad_request("move a doc_id or a folder_id", [{"field": "doc_id"}])
     async with ctx.transaction() as tx:
         if p.doc_id is not None:
-            d = await q.doc(tx.conn, int(p.doc_id))
-            if d is None or not await q.may(tx.conn, ctx.user.id, d.folder_id, "read"):
-                raise not_found("no such document")
-            await _folder(ctx, str(d.folder_id), "write")
+            d = await _writable_doc(ctx, tx.conn, p.doc_id)
             if p.to is None:
                 raise bad_request("a document goes into a folder", [{"field": "to"}])
             dest = await _folder(ctx, p.to, "write")
@@ -229,10 +275,7 @@ async def library_remove(ctx: Ctx, p: Remove) -> dict[str, Any]:
         raise bad_request("remove a doc_id or a folder_id", [{"field": "doc_id"}])
     async with ctx.transaction() as tx:
         if p.doc_id is not None:
-            d = await q.doc(tx.conn, int(p.doc_id))
-            if d is None or not await q.may(tx.conn, ctx.user.id, d.folder_id, "read"):
-                raise not_found("no such document")
-            await _folder(ctx, str(d.folder_id), "write")
+            d = await _writable_doc(ctx, tx.conn, p.doc_id)
             await q.remove_doc(tx.conn, d.id)
             return {"doc_id": p.doc_id, "removed": True}
         assert p.folder_id is not None
@@ -241,4 +284,88 @@ async def library_remove(ctx: Ctx, p: Remove) -> dict[str, Any]:
         return {"folder_id": p.folder_id, "removed": True}
 
 
-feature = Feature("library", commands=commands)
+# --- search -------------------------------------------------------------------------------------
+MAX_QUERY = 100
+
+
+class Search(Input):
+    query: Annotated[str, msgspec.Meta(max_length=MAX_QUERY)]
+    folder_id: Id | None = None  # within this folder and those below it
+    limit: Annotated[int, msgspec.Meta(ge=1, le=50)] = 20
+
+
+@commands("library.search")
+async def library_search(ctx: Ctx, p: Search) -> dict[str, Any]:
+    """Titles and text, Chinese included, best first (a title hit above a text hit), only in
+    folders the caller may read; each hit's `snippet` is HTML: the text around the first
+    match, escaped, matches in <mark>."""
+    query = tq.search_query(p.query)
+    if query is None:
+        raise bad_request(
+            "type letters, digits or Chinese characters to search for",
+            [{"field": "query", "message": "nothing to search for"}],
+        )
+    root = await _folder(ctx, p.folder_id, "read") if p.folder_id else None
+    hits = await q.search(
+        ctx.db,
+        ctx.user.id,
+        query.tsquery,
+        query.needles,
+        root_id=root.id if root else None,
+        limit=p.limit,
+    )
+    return {
+        "hits": [
+            {
+                "doc_id": str(h.id),
+                "title": h.title,
+                "folder_id": str(h.folder_id),
+                "snippet": _snippet(h, query),
+            }
+            for h in hits
+        ]
+    }
+
+
+def _snippet(h: q.Hit, query: tq.Query) -> str:
+    """Around the match in the text; the title, marked, when only the title matched."""
+    if not tq.matches(h.excerpt, query) and tq.matches(h.title, query):
+        return tq.snippet(h.title, query, at_start=True)
+    return tq.snippet(h.excerpt, query)
+
+
+async def _indexed(
+    tx: Transaction, doc_id: int, body: str | None, vector: str, error: str | None
+) -> None:
+    adder = await q.set_indexed(tx.conn, doc_id, body, vector, error)
+    if adder is not None:
+        await tx.emit([adder], LibraryIndexed(doc_id=str(doc_id)))
+
+
+async def _gave_up(services: Services, tx: Transaction, ev: dict[str, Any], error: str) -> None:
+    """Tries spent (the database, not the file, failed each time): the title stays searchable
+    and the adder is not left waiting."""
+    doc_id = int(ev["data"]["doc_id"])
+    src = await q.source(tx.conn, doc_id, 0)
+    if src is not None and not src.indexed:
+        vector = tq.document_vector([(src.title, "A")])
+        await _indexed(tx, doc_id, None, vector, f"gave up: {error}"[:500])
+
+
+@jobs.on("library.added", EXTRACT, batch=1, max_attempts=4, on_dead=_gave_up, slow=True)
+async def index_text(services: Services, tx: Transaction, events: list[dict[str, Any]]) -> None:
+    """Extract a new document's text and make it searchable, then tell the adder. Idempotent:
+    a second run finds it indexed and does nothing (no second event)."""
+    for ev in events:
+        doc_id = int(ev["data"]["doc_id"])
+        src = await q.source(tx.conn, doc_id, ex.MAX_READ)
+        if src is None or src.indexed:
+            continue
+        kind = ex.kind_of(src.name, src.content_type)
+        got = await ex.extract(kind, src.title, src.data, src.truncated)
+        if got.error:
+            log.info("library doc %s: title only: %s", doc_id, got.error)
+        await _indexed(tx, doc_id, got.text, got.vector, got.error)
+
+
+feature = Feature("library", commands=commands, jobs=jobs)

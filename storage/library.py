@@ -188,7 +188,23 @@ async def move_folder(conn: asyncpg.Connection, folder_id: int, parent_id: int |
 
 
 async def remove_folder(conn: asyncpg.Connection, folder_id: int) -> None:
-    await conn.execute("UPDATE library_folders SET removed_at = now() WHERE id = $1", folder_id)
+    """The folder, its subfolders and every document in them, in one statement."""
+    await conn.execute(
+        """
+        WITH RECURSIVE sub AS (
+            SELECT id, 0 AS depth FROM library_folders WHERE id = $1
+            UNION ALL
+            SELECT f.id, s.depth + 1 FROM library_folders f
+            JOIN sub s ON f.parent_id = s.id WHERE f.removed_at IS NULL AND s.depth < 50
+        ), folders AS (
+            UPDATE library_folders SET removed_at = now()
+            WHERE id IN (SELECT id FROM sub) AND removed_at IS NULL
+        )
+        UPDATE library_docs SET removed_at = now()
+        WHERE folder_id IN (SELECT id FROM sub) AND removed_at IS NULL
+        """,
+        folder_id,
+    )
 
 
 async def children(db: Executor, user_id: int, parent_id: int | None) -> list[Folder]:
@@ -213,15 +229,22 @@ _DOC = (
 
 
 async def add_doc(
-    conn: asyncpg.Connection, folder_id: int, file_id: int, title: str, added_by: int
+    conn: asyncpg.Connection,
+    folder_id: int,
+    file_id: int,
+    title: str,
+    added_by: int,
+    search: str,
 ) -> Doc:
+    """`search`: the title's tsvector literal (storage/text.py), searchable at once."""
     doc_id = await conn.fetchval(
-        "INSERT INTO library_docs (folder_id, file_id, title, added_by) VALUES ($1, $2, $3, $4)"
-        " RETURNING id",
+        "INSERT INTO library_docs (folder_id, file_id, title, added_by, search)"
+        " VALUES ($1, $2, $3, $4, $5::tsvector) RETURNING id",
         folder_id,
         file_id,
         title,
         added_by,
+        search,
     )
     found = await doc(conn, doc_id)
     assert found is not None
@@ -252,3 +275,127 @@ async def move_doc(conn: asyncpg.Connection, doc_id: int, folder_id: int) -> Non
 
 async def remove_doc(conn: asyncpg.Connection, doc_id: int) -> None:
     await conn.execute("UPDATE library_docs SET removed_at = now() WHERE id = $1", doc_id)
+
+
+# --- search -----------------------------------------------------------------------------------
+class Source(msgspec.Struct, frozen=True):
+    """What text extraction reads of a document."""
+
+    doc_id: int
+    title: str
+    name: str
+    content_type: str
+    size: int
+    added_by: int
+    indexed: bool
+    data: bytes  # at most the `max_bytes` asked for
+    truncated: bool
+
+
+async def source(db: Executor, doc_id: int, max_bytes: int) -> Source | None:
+    """The document's file (its first `max_bytes`), None if it is gone."""
+    row = await db.fetchrow(
+        "SELECT d.id, d.title, f.name, f.content_type, f.size, d.added_by,"
+        " d.indexed_at IS NOT NULL AS indexed, substring(b.data FROM 1 FOR $2) AS data"
+        " FROM library_docs d JOIN files f ON f.id = d.file_id JOIN blobs b ON b.sha256 = f.sha256"
+        " WHERE d.id = $1 AND d.removed_at IS NULL",
+        doc_id,
+        max_bytes,
+    )
+    if row is None:
+        return None
+    return Source(
+        row["id"],
+        row["title"],
+        row["name"],
+        row["content_type"],
+        row["size"],
+        row["added_by"],
+        row["indexed"],
+        bytes(row["data"]),
+        row["size"] > max_bytes,
+    )
+
+
+async def set_indexed(
+    conn: asyncpg.Connection, doc_id: int, body: str | None, search: str, error: str | None
+) -> int | None:
+    """Store the extracted text and the full vector, once: returns whom to tell (the adder),
+    None if it was done already or the document is gone (a second run, a concurrent one:
+    the row lock makes it wait and then find it done)."""
+    return await conn.fetchval(
+        "UPDATE library_docs SET body = $2, search = $3::tsvector, extract_error = $4,"
+        " indexed_at = now()"
+        " WHERE id = $1 AND indexed_at IS NULL AND removed_at IS NULL RETURNING added_by",
+        doc_id,
+        body,
+        search,
+        error,
+    )
+
+
+class Hit(msgspec.Struct, frozen=True):
+    id: int
+    title: str
+    folder_id: int
+    rank: float
+    excerpt: str  # the stretch of the text around the first needle found (or its start)
+
+
+SNIPPET_WINDOW = 240  # characters of text fetched around the match, for the snippet
+SNIPPET_LEAD = 80
+
+
+async def search(
+    db: Executor,
+    user_id: int,
+    tsquery: str,
+    needles: Sequence[str],
+    *,
+    root_id: int | None,
+    limit: int,
+) -> list[Hit]:
+    """Documents matching `tsquery` in folders the user may read (below `root_id`, if given),
+    best first; permissions are joined in, never filtered afterwards."""
+    scope = (
+        """, sub AS (
+            SELECT id, 0 AS depth FROM library_folders WHERE id = $5 AND removed_at IS NULL
+            UNION ALL
+            SELECT f.id, s.depth + 1 FROM library_folders f
+            JOIN sub s ON f.parent_id = s.id WHERE f.removed_at IS NULL AND s.depth < 50
+        )"""
+        if root_id is not None
+        else ""
+    )
+    within = " AND d.folder_id IN (SELECT id FROM sub)" if root_id is not None else ""
+    rows = await db.fetch(
+        f"""
+        WITH RECURSIVE readable AS (
+            SELECT DISTINCT e.folder_id FROM library_effective e
+            JOIN library_principals($1) p ON p.kind = e.kind AND p.principal = e.principal
+            WHERE 'read' = ANY(e.perms)
+        ){scope}, top AS (
+            SELECT d.id, d.title, d.folder_id, ts_rank(d.search, $2::tsquery) AS rank
+            FROM library_docs d
+            WHERE d.removed_at IS NULL AND d.search @@ $2::tsquery
+              AND d.folder_id IN (SELECT folder_id FROM readable){within}
+            ORDER BY rank DESC, d.id DESC
+            LIMIT $3
+        )
+        SELECT top.id, top.title, top.folder_id, top.rank,
+               coalesce(substr(d.body, greatest(1, m.at - {SNIPPET_LEAD}), {SNIPPET_WINDOW}), '')
+               AS excerpt
+        FROM top JOIN library_docs d ON d.id = top.id
+        LEFT JOIN LATERAL (
+            SELECT min(p) AS at FROM unnest($4::text[]) AS n, strpos(lower(d.body), n) AS p
+            WHERE p > 0
+        ) m ON true
+        ORDER BY top.rank DESC, top.id DESC
+        """,
+        user_id,
+        tsquery,
+        limit,
+        list(needles),
+        *([root_id] if root_id is not None else []),
+    )
+    return [Hit(**dict(r)) for r in rows]
