@@ -4,28 +4,15 @@ download; moves and ACL changes rewrite the effective permissions of the whole s
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.support import Office
 
 
-async def _call(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    p = await office.person(who)
-    return await office.server.command(p.token, name, payload)
-
-
-async def _ok(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    env = await _call(office, who, name, payload)
-    assert env["ok"], env
-    return dict(env["data"])
-
-
 async def _abilities(office: Office, who: str, folder_id: str, file_id: str) -> set[str]:
     """What `who` can do in the folder, found by trying it."""
     can = set()
-    listed = await _call(office, who, "library.list", {"folder_id": folder_id})
+    listed = await office.call(who, "library.list", {"folder_id": folder_id})
     person = await office.person(who)
     status, _, _ = await office.server.download(person.token, file_id)
     if listed["ok"]:
@@ -33,12 +20,10 @@ async def _abilities(office: Office, who: str, folder_id: str, file_id: str) -> 
         assert status == 200
     else:
         assert listed["error"]["code"] == "not_found" and status == 404
-    sub = await _call(
-        office, who, "library.folder.create", {"name": "试写", "parent_id": folder_id}
-    )
+    sub = await office.call(who, "library.folder.create", {"name": "试写", "parent_id": folder_id})
     if sub["ok"]:
         can.add("write")
-    if (await _call(office, who, "library.acl.get", {"folder_id": folder_id}))["ok"]:
+    if (await office.call(who, "library.acl.get", {"folder_id": folder_id}))["ok"]:
         can.add("manage")
     return can
 
@@ -58,8 +43,8 @@ async def test_the_permission_matrix(
     office: Office, inherit: bool, principal: str, perm: str
 ) -> None:
     wang = office.user_ids["wang"]
-    top = (await _ok(office, "wang", "library.folder.create", {"name": "科室资料"}))["folder_id"]
-    sub = (await _ok(office, "wang", "library.folder.create", {"name": "制度", "parent_id": top}))[
+    top = (await office.ok("wang", "library.folder.create", {"name": "科室资料"}))["folder_id"]
+    sub = (await office.ok("wang", "library.folder.create", {"name": "制度", "parent_id": top}))[
         "folder_id"
     ]
     files = {}
@@ -69,16 +54,15 @@ async def test_the_permission_matrix(
         )
         assert status == 200, uploaded
         files[folder] = uploaded["data"]["file_id"]
-        await _ok(office, "wang", "library.add", {"folder_id": folder, "file_id": files[folder]})
+        await office.ok("wang", "library.add", {"folder_id": folder, "file_id": files[folder]})
     entries = [
         {"user_id": wang, "perms": ["manage"]},
         {**PRINCIPALS[principal](office), "perms": [perm]},
     ]
-    await _ok(
-        office, "wang", "library.acl.set", {"folder_id": top, "inherit": True, "entries": entries}
+    await office.ok(
+        "wang", "library.acl.set", {"folder_id": top, "inherit": True, "entries": entries}
     )
-    await _ok(
-        office,
+    await office.ok(
         "wang",
         "library.acl.set",
         {"folder_id": sub, "inherit": inherit, "entries": [{"user_id": wang, "perms": ["manage"]}]},
@@ -92,10 +76,9 @@ async def test_the_permission_matrix(
 
 async def test_moving_a_folder_takes_the_new_parents_permissions(office: Office) -> None:
     wang = office.user_ids["wang"]
-    open_ = (await _ok(office, "wang", "library.folder.create", {"name": "公开"}))["folder_id"]
-    closed = (await _ok(office, "wang", "library.folder.create", {"name": "内部"}))["folder_id"]
-    await _ok(
-        office,
+    open_ = (await office.ok("wang", "library.folder.create", {"name": "公开"}))["folder_id"]
+    closed = (await office.ok("wang", "library.folder.create", {"name": "内部"}))["folder_id"]
+    await office.ok(
         "wang",
         "library.acl.set",
         {
@@ -108,39 +91,38 @@ async def test_moving_a_folder_takes_the_new_parents_permissions(office: Office)
         },
     )
     inner = (
-        await _ok(office, "wang", "library.folder.create", {"name": "通知", "parent_id": closed})
+        await office.ok("wang", "library.folder.create", {"name": "通知", "parent_id": closed})
     )["folder_id"]
-    assert not (await _call(office, "li", "library.list", {"folder_id": inner}))["ok"]
-    await _ok(office, "wang", "library.move", {"folder_id": inner, "to": open_})
-    listed = await _ok(office, "li", "library.list", {"folder_id": open_})
+    assert not (await office.call("li", "library.list", {"folder_id": inner}))["ok"]
+    await office.ok("wang", "library.move", {"folder_id": inner, "to": open_})
+    listed = await office.ok("li", "library.list", {"folder_id": open_})
     assert [f["name"] for f in listed["folders"]] == ["通知"]
-    assert (await _ok(office, "li", "library.list", {"folder_id": inner}))["may"] == ["read"]
+    assert (await office.ok("li", "library.list", {"folder_id": inner}))["may"] == ["read"]
     # Not into itself.
-    env = await _call(office, "wang", "library.move", {"folder_id": open_, "to": inner})
+    env = await office.call("wang", "library.move", {"folder_id": open_, "to": inner})
     assert env["error"]["code"] == "conflict"
 
 
 async def test_bad_acl_input_changes_nothing(office: Office) -> None:
-    top = (await _ok(office, "wang", "library.folder.create", {"name": "资料"}))["folder_id"]
+    top = (await office.ok("wang", "library.folder.create", {"name": "资料"}))["folder_id"]
     for entries in (
         [{"user_id": office.user_ids["li"], "role": "staff", "perms": ["read"]}],
         [{"user_id": "999999", "perms": ["read"]}],
         [{"role": "staff", "perms": ["delete"]}],
         [],
     ):
-        env = await _call(
-            office,
+        env = await office.call(
             "wang",
             "library.acl.set",
             {"folder_id": top, "inherit": True, "entries": entries},
         )
         assert env["error"]["code"] in ("bad_request", "conflict"), entries
-    got = await _ok(office, "wang", "library.acl.get", {"folder_id": top})
+    got = await office.ok("wang", "library.acl.get", {"folder_id": top})
     assert got["entries"] == [
         {"user_id": office.user_ids["wang"], "perms": ["read", "write", "manage"]}
     ]
     assert (
-        await _call(
-            office, "li", "library.acl.set", {"folder_id": top, "inherit": True, "entries": []}
+        await office.call(
+            "li", "library.acl.set", {"folder_id": top, "inherit": True, "entries": []}
         )
     )["error"]["code"] == "not_found"

@@ -54,17 +54,6 @@ def pdf_file(*lines: str) -> bytes:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-async def _call(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    p = await office.person(who)
-    return await office.server.command(p.token, name, payload)
-
-
-async def _ok(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    env = await _call(office, who, name, payload)
-    assert env["ok"], env
-    return dict(env["data"])
-
-
 async def _folder(
     office: Office,
     name: str,
@@ -73,12 +62,11 @@ async def _folder(
 ) -> str:
     """A folder of wang's (he manages it), readable by `readers` too."""
     body: dict[str, Any] = {"name": name, **({"parent_id": parent} if parent else {})}
-    folder_id = str((await _ok(office, "wang", "library.folder.create", body))["folder_id"])
+    folder_id = str((await office.ok("wang", "library.folder.create", body))["folder_id"])
     if readers:
         entries = [{"user_id": office.user_ids["wang"], "perms": ["manage"]}]
         entries += [{**r, "perms": ["read"]} for r in readers]
-        await _ok(
-            office,
+        await office.ok(
             "wang",
             "library.acl.set",
             {"folder_id": folder_id, "inherit": True, "entries": entries},
@@ -95,7 +83,7 @@ async def _add(
     body = {"folder_id": folder_id, "file_id": up["data"]["file_id"]}
     if title is not None:
         body["title"] = title
-    return str((await _ok(office, "wang", "library.add", body))["doc_id"])
+    return str((await office.ok("wang", "library.add", body))["doc_id"])
 
 
 async def _indexed(office: Office, *doc_ids: str) -> None:
@@ -113,7 +101,7 @@ async def _indexed(office: Office, *doc_ids: str) -> None:
 
 
 async def _search(office: Office, who: str, query: str, **kw: Any) -> list[dict[str, Any]]:
-    return list((await _ok(office, who, "library.search", {"query": query, **kw}))["hits"])
+    return list((await office.ok(who, "library.search", {"query": query, **kw}))["hits"])
 
 
 async def _found(office: Office, who: str, query: str, **kw: Any) -> list[str]:
@@ -148,7 +136,7 @@ async def test_the_text_of_txt_docx_and_pdf_files_is_found_once_indexed(office: 
         assert set(e["data"]) == {"doc_id"}
     # Each library.add told the adder too, and a fresh list agrees with it.
     added = {e["data"]["doc_id"]: e["data"] for e in tab.durable("library.added")}
-    listed = await _ok(office, "wang", "library.list", {"folder_id": folder})
+    listed = await office.ok("wang", "library.list", {"folder_id": folder})
     assert {d["doc_id"]: d["title"] for d in listed["docs"]} == {
         k: v["title"] for k, v in added.items()
     }
@@ -224,11 +212,10 @@ async def test_search_finds_only_what_the_caller_may_read(office: Office) -> Non
     # Within a folder: it and those below it.
     assert sorted(await _found(office, "li", "预算", folder_id=shared)) == sorted([a, b])
     assert await _found(office, "li", "预算", folder_id=below) == [b]
-    env = await _call(office, "li", "library.search", {"query": "预算", "folder_id": private})
+    env = await office.call("li", "library.search", {"query": "预算", "folder_id": private})
     assert env["error"]["code"] == "not_found"
     # Cutting the inheritance of the subfolder takes its documents out of li's results.
-    await _ok(
-        office,
+    await office.ok(
         "wang",
         "library.acl.set",
         {
@@ -260,12 +247,12 @@ async def test_removed_documents_and_folders_are_never_found(office: Office) -> 
     deep = await _add(office, sub, "子目录的预算".encode(), "s.txt")
     await _indexed(office, kept, gone, deep)
     assert len(await _found(office, "wang", "预算")) == 3
-    await _ok(office, "wang", "library.remove", {"doc_id": gone})
+    await office.ok("wang", "library.remove", {"doc_id": gone})
     assert sorted(await _found(office, "wang", "预算")) == sorted([kept, deep])
-    await _ok(office, "wang", "library.remove", {"folder_id": top})
+    await office.ok("wang", "library.remove", {"folder_id": top})
     assert await _found(office, "wang", "预算") == []
     # What was below the removed folder is gone with it.
-    env = await _call(office, "wang", "library.list", {"folder_id": sub})
+    env = await office.call("wang", "library.list", {"folder_id": sub})
     assert env["error"]["code"] == "not_found"
 
 
@@ -312,7 +299,7 @@ async def test_bad_queries_are_refused_and_change_nothing(
 ) -> None:
     pool = office.server.services.pool
     before = await pool.fetchval("SELECT count(*) FROM events")
-    env = await _call(office, "wang", "library.search", payload)
+    env = await office.call("wang", "library.search", payload)
     assert not env["ok"] and env["error"]["code"] == "bad_request", env
     assert await pool.fetchval("SELECT count(*) FROM events") == before
 
