@@ -7,9 +7,9 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -109,124 +109,16 @@ async def _seed_demo(config: Config) -> None:
         f"Demo organisation loaded: {len(result['departments'])} departments, "
         f"{len(result['users'])} people."
     )
-    filed = await _seed_demo_content(config, result["departments"])
-    print(f"Demo approvals, tasks, schedule and library: {filed} items filed or found.")
+    from server.seed import seed_demo_content
+
+    filed = await seed_demo_content(config, result["departments"])
+    print(
+        "Demo approvals, tasks, schedule, library, documents and archive: "
+        f"{filed} items filed or found."
+    )
     print(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for login in demo_logins():
         print(f"  {login.account:<14} {login.name}  ({login.role})")
-
-
-async def _seed_demo_content(config: Config, departments: dict[str, str]) -> int:
-    """File the demo's approvals, tasks, schedule entries and library through the commands
-    themselves, as their people would, in an app that is set up but serves nothing. Keyed by
-    client_msg_id (the library: by its top folders' names), so seeding again (every `make run`)
-    files nothing twice."""
-    from aiohttp import web
-
-    from server.app import create_app
-    from server.keys import SERVICES
-    from storage import directory as dq
-    from storage.demo import demo_commands, demo_library, demo_requests
-
-    requests = demo_requests()
-    library = demo_library()
-    others = demo_commands()
-    runner = web.AppRunner(create_app(config))
-    await runner.setup()
-    try:
-        services = runner.app[SERVICES]
-        accounts = {r.applicant for r in requests} | {a for r in requests for a, _, _ in r.acts}
-        accounts |= {c.account for c in others}
-        accounts |= {a for c in others for f in c.people for a in c.payload[f]}
-        accounts |= {f.owner for f in library}
-        ids = await dq.ids_by_account(services.pool, sorted(accounts))
-        users = {u.id: u for u in await dq.users_by_ids(services.pool, list(ids.values()))}
-
-        async def call(account: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-            user = users[ids[account]]
-            answer = await services.registry.dispatch(
-                services, user, None, name, msgspec.json.encode(payload)
-            )
-            if not answer["ok"]:
-                raise SystemExit(f"seeding {name} as {account}: {answer['error']}")
-            return dict(answer["data"])
-
-        for n, r in enumerate(requests):
-            started = await call(
-                r.applicant,
-                "workflow.start",
-                {"key": r.key, "form": r.form, "client_msg_id": f"demo-{n}-{r.key}"},
-            )
-            tasks = started["tasks"]
-            for actor, action, comment in r.acts:
-                mine = [t for t in tasks if t["assignee"] == str(ids[actor])]
-                if not mine:  # acted on already (a second seed)
-                    break
-                done = await call(
-                    actor,
-                    "workflow.act",
-                    {"task_id": mine[0]["task_id"], "action": action, "comment": comment},
-                )
-                tasks = done["tasks"]
-        for c in others:
-            payload = dict(c.payload)
-            for f in c.people:
-                payload[f] = [str(ids[a]) for a in payload[f]]
-            await call(c.account, c.name, payload)
-        for folder in library:
-            await _seed_folder(services, call, users[ids[folder.owner]], departments, folder)
-        return len(requests) + len(others) + len(library)
-    finally:
-        await runner.cleanup()
-
-
-async def _seed_folder(
-    services: Any,
-    call: Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]],
-    owner: Any,
-    departments: dict[str, str],
-    folder: Any,
-    parent_id: str | None = None,
-) -> None:
-    """A demo folder, its permissions, documents (uploaded as its owner) and subfolders; a
-    folder of that name already there (an earlier seed) is left as it is."""
-    import hashlib
-
-    from storage import files as fq
-
-    account = owner.account
-    listing = await call(account, "library.list", {"folder_id": parent_id} if parent_id else {})
-    if any(f["name"] == folder.name for f in listing["folders"]):
-        return
-    payload = {"name": folder.name, **({"parent_id": parent_id} if parent_id else {})}
-    folder_id = (await call(account, "library.folder.create", payload))["folder_id"]
-    entries: list[dict[str, Any]] = [{"user_id": str(owner.id), "perms": ["manage"]}]
-    if folder.everyone:
-        entries.append({"role": "staff", "perms": list(folder.everyone)})
-    entries += [{"department_id": departments[k], "perms": list(p)} for k, p in folder.departments]
-    entries += [{"role": r, "perms": list(p)} for r, p in folder.roles]
-    if len(entries) > 1:
-        await call(
-            account,
-            "library.acl.set",
-            {"folder_id": folder_id, "inherit": True, "entries": entries},
-        )
-    for name, title, text in folder.docs:
-        data = text.encode()
-        async with services.pool.acquire() as conn:
-            f = await fq.store(
-                conn,
-                sha256=hashlib.sha256(data).digest(),
-                data=data,
-                name=name,
-                content_type="text/plain; charset=utf-8",
-                uploader_id=owner.id,
-            )
-        await call(
-            account, "library.add", {"folder_id": folder_id, "file_id": str(f.id), "title": title}
-        )
-    for sub in folder.below:
-        await _seed_folder(services, call, owner, departments, sub, folder_id)
 
 
 async def _migrate(config: Config) -> None:

@@ -561,3 +561,75 @@ def demo_library() -> list[DemoFolder]:
             ),
         ),
     ]
+
+
+# --- official documents and the archive -------------------------------------------------------------
+DOCUMENT_PREFIX = "江政办"
+
+
+class DemoDocument(NamedTuple):
+    """A document the demo issues (`issue`) or registers (`receive`) as `account`, with one
+    text file; its approval then taken to the end by whoever holds each step, with `comment`
+    (for a received one: the leader's 批示)."""
+
+    kind: str
+    account: str
+    title: str
+    text: str
+    departments: tuple[str, ...]
+    leader: str
+    comment: str
+    from_org: str = ""
+
+
+def demo_documents() -> list[DemoDocument]:
+    return [
+        DemoDocument(
+            "issue",
+            HEAD_ACCOUNT,
+            "关于做好2027年元旦春节期间值班工作的通知",
+            "各科室：\n为确保元旦、春节期间各项工作正常运转，现就值班工作通知如下：一、实行领导带班和"
+            "干部值班制度，值班人员须二十四小时在岗；二、遇有重大突发事件，及时报告，不得迟报漏报；"
+            "三、值班表于12月20日前报办公室。",
+            (ROOT_KEY,),
+            DIRECTOR_ACCOUNT,
+            "同意印发。",
+        ),
+        DemoDocument(
+            "receive",
+            DOCUMENT_OFFICER[0],
+            "关于下达2027年度部门预算控制数的通知",
+            "市政府办公室：\n根据市人大批准的预算，现将你单位2027年度部门预算控制数下达给你们，"
+            "请严格按照控制数编制部门预算，于一月十日前报送市财政局。",
+            ("caiwu", "zonghe"),
+            DIRECTOR_ACCOUNT,
+            "请财务科牵头，综合科配合，按时报送。",
+            from_org="江州市财政局",
+        ),
+    ]
+
+
+class DemoRecord(NamedTuple):
+    """A record the archivist files by hand (older years' papers)."""
+
+    title: str
+    year: int
+    retention: str
+    text: str
+
+
+def demo_records() -> list[DemoRecord]:
+    return [
+        DemoRecord(
+            "江州市人民政府办公室2025年度工作总结",
+            2025,
+            "Y",
+            "2025年，市政府办公室围绕中心、服务大局，在文电运转、督查督办、政务信息等方面取得新进展。",
+        ),
+        DemoRecord(
+            "2024年度机关财务决算报告",
+            2024,
+            "D30",
+            "2024年度机关收入合计两千九百万元，支出合计两千八百六十万元，年末结余四十万元。",
+        ),
+    ]

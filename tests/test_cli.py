@@ -31,7 +31,7 @@ async def test_seed_demo_loads_a_believable_office(database_url: str, tmp_path: 
     assert proc.returncode == 0, err.decode()
     text = out.decode()
     assert "wangming" in text and "liaison2026" in text and "zhouwen" in text
-    assert "Demo approvals, tasks, schedule and library: 12" in text
+    assert "Demo approvals, tasks, schedule, library, documents and archive: 16" in text
     conn = await asyncpg.connect(database_url)
     try:
         folders = await conn.fetch("SELECT name, parent_id FROM library_folders ORDER BY id")
@@ -43,10 +43,19 @@ async def test_seed_demo_loads_a_believable_office(database_url: str, tmp_path: 
             " ON f.id = a.folder_id WHERE f.name = '财务资料' AND a.kind = 'role'"
         )
         assert [(r["kind"], r["principal"]) for r in roles] == [("role", "leader")]
+        # Two documents approved (issued, received), two records filed by the archivist; the
+        # issued one's numbering, circulation and filing follow on the bus (here, or at serve).
+        docs = await conn.fetch("SELECT kind, state FROM documents ORDER BY id")
+        assert [d["kind"] for d in docs] == ["issue", "receive"]
+        assert docs[1]["state"] in ("approving", "handling")
+        assert await conn.fetchval("SELECT count(*) FROM archive_records") >= 2
         states = await conn.fetch("SELECT key, state FROM workflow_instances ORDER BY id")
         assert {r["state"] for r in states} == {"approved", "rejected", "running"}
         assert await conn.fetchval("SELECT count(*) FROM workflow_tasks WHERE state = 'open'") == 3
-        assert await conn.fetchval("SELECT count(*) FROM tasks") == 2
+        own_tasks = (
+            "SELECT count(*) FROM tasks WHERE id NOT IN (SELECT task_id FROM document_tasks)"
+        )
+        assert await conn.fetchval(own_tasks) == 2
         assert await conn.fetchval("SELECT count(*) FROM schedule_entries") == 2
         assert await conn.fetchval("SELECT count(*) FROM todos WHERE done_at IS NULL") >= 3 + 3 + 3
         assert 10 <= await conn.fetchval("SELECT count(*) FROM departments") <= 15
