@@ -9,7 +9,7 @@ import { html } from './html';
 import { ApiError } from './http';
 import { formatFull, lang, localInputValue, t, type MessageKey } from './i18n';
 import { useStore } from './store';
-import { PeoplePicker } from './tasksView';
+import { PersonPicker } from './picker';
 import { toast } from './toast';
 
 const value = (e: Event) => (e.currentTarget as HTMLInputElement).value;
@@ -151,7 +151,7 @@ function EntryForm({ ctx, start }: { ctx: AppContext; start: Date }) {
       <span class="field-label">${t('cal.location')}</span>
       <input class="input" type="text" maxLength="200" value=${location} data-testid="cal-location" onInput=${(e: Event) => setLocation(value(e))} />
     </label>
-    <${PeoplePicker} people=${ctx.pager} prefix="cal-attendee" label=${t('cal.attendees')} chosen=${attendees} multiple=${true} onChange=${setAttendees} />
+    <${PersonPicker} people=${ctx.pager} prefix="cal-attendee" label=${t('cal.attendees')} chosen=${attendees} multiple=${true} onChange=${setAttendees} />
     <div class="task-form-row">
       <label class="field">
         <span class="field-label">${t('cal.visibility')}</span>
@@ -203,7 +203,7 @@ export function CalendarPanel({ ctx }: { ctx: AppContext }) {
             </button>`}
       </div>
       <div class="cal-whose">
-        <${PeoplePicker}
+        <${PersonPicker}
           people=${ctx.pager}
           prefix="cal-who"
           label=${t('cal.view_of')}

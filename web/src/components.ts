@@ -114,3 +114,25 @@ export function PopupCard(props: {
     <div class="pager-popup-actions">${props.actions}</div>
   </div>`;
 }
+
+/** Line icons drawn inline (emoji may have no font on office machines). */
+const ICONS: Record<string, string> = {
+  folder: 'M3 6.5A1.5 1.5 0 0 1 4.5 5H9l2 2h8.5A1.5 1.5 0 0 1 21 8.5v9a1.5 1.5 0 0 1-1.5 1.5h-15A1.5 1.5 0 0 1 3 17.5z',
+  file: 'M6 3h8l4 4v14H6zM14 3v4h4M9 12h6M9 16h6',
+  lock: 'M6 11h12v9H6zM8.5 11V8a3.5 3.5 0 0 1 7 0v3',
+  unlock: 'M6 11h12v9H6zM8.5 11V8a3.5 3.5 0 0 1 6.8-1.2',
+  home: 'M4 11l8-7 8 7M6 9.5V20h12V9.5',
+  user: 'M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4.5 20a7.5 7.5 0 0 1 15 0',
+  dept: 'M4 20V6l8-3v17M12 8l8 3v9M3 20h18M7 9h2M7 13h2M7 17h2M15 13h2M15 17h2',
+  role: 'M9 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM2.5 20a6.5 6.5 0 0 1 13 0M16 4.5a3.5 3.5 0 0 1 0 6.5M18 14.5a6.5 6.5 0 0 1 3.5 5.5',
+  archive: 'M3 4h18v4H3zM5 8v12h14V8M10 12h4',
+  mail: 'M3 6h18v12H3zM3 6l9 7 9-7',
+};
+
+export function Icon({ name, title }: { name: keyof typeof ICONS | string; title?: string }) {
+  const d = ICONS[name] ?? ICONS.file;
+  return html`<svg class=${`icon icon-${name}`} viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" aria-hidden=${title ? undefined : 'true'} role=${title ? 'img' : undefined}>
+    ${title ? html`<title>${title}</title>` : null}
+    <path d=${d} />
+  </svg>`;
+}

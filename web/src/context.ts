@@ -13,6 +13,9 @@ import { WorkflowModel } from './workflow';
 import { TodoModel } from './todo';
 import { TasksModel } from './tasks';
 import { CalendarModel } from './calendar';
+import { LibraryModel } from './library';
+import { DocumentsModel } from './documents';
+import { ArchiveModel } from './archive';
 
 const FIRST_LOAD_FALLBACK_MS = 3_000;
 
@@ -28,6 +31,9 @@ export interface AppContext {
   todo: TodoModel;
   tasks: TasksModel;
   calendar: CalendarModel;
+  library: LibraryModel;
+  documents: DocumentsModel;
+  archive: ArchiveModel;
   dispose(): void;
 }
 
@@ -42,6 +48,9 @@ export function createContext(me: User): AppContext {
   const todo = new TodoModel(api, me);
   const tasks = new TasksModel(api, me);
   const calendar = new CalendarModel(api, me);
+  const library = new LibraryModel(api);
+  const documents = new DocumentsModel(api, me);
+  const archive = new ArchiveModel(api, me);
   const stopIdle = startIdleReporting(api);
   api.start();
   // Models load on connect; should the socket be slow to come up, load over HTTP meanwhile.
@@ -56,6 +65,9 @@ export function createContext(me: User): AppContext {
     void todo.reload();
     void tasks.reload();
     void calendar.load();
+    void library.reload();
+    void documents.reload();
+    void archive.reload();
   }, FIRST_LOAD_FALLBACK_MS);
 
   return {
@@ -70,6 +82,9 @@ export function createContext(me: User): AppContext {
     todo,
     tasks,
     calendar,
+    library,
+    documents,
+    archive,
     dispose() {
       clearTimeout(fallback);
       stopIdle();

@@ -15,6 +15,9 @@ import { WorkflowPanel } from './workflowView';
 import { TodoNavExtra, TodoPanel } from './todoView';
 import { TasksPanel } from './tasksView';
 import { CalendarPanel } from './calendarView';
+import { LibraryPanel } from './libraryView';
+import { DocumentsPanel } from './documentsView';
+import { ArchivePanel } from './archiveView';
 
 export interface Panel {
   id: string;
@@ -92,6 +95,9 @@ export const panels: Panel[] = [
   },
   { id: 'tasks', label: 'nav.tasks', View: TasksPanel },
   { id: 'calendar', label: 'nav.calendar', View: CalendarPanel },
+  { id: 'documents', label: 'nav.documents', View: DocumentsPanel },
+  { id: 'library', label: 'nav.library', View: LibraryPanel },
+  { id: 'archive', label: 'nav.archive', View: ArchivePanel },
 ];
 
 export function panelTitle(panel: Panel): string {

@@ -2,36 +2,19 @@
 // assignee's state / percent / note, live), and the form to assign a task.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ErrorNote } from './components';
-import { RecipientPicker, newClientMsgId, type Recipient } from './compose';
+import { newClientMsgId, type Recipient } from './compose';
 import type { AppContext } from './context';
 import { html } from './html';
 import { ApiError } from './http';
 import { formatDayTime, formatFull, t, type MessageKey } from './i18n';
-import type { PagerModel } from './pager';
+import { PersonPicker } from './picker';
 import { useStore } from './store';
 import { TASK_BOXES, isOpenPart, type Part, type PartState, type Task, type TaskBox, type TasksModel } from './tasks';
 import { toast } from './toast';
 
-const value = (e: Event) => (e.currentTarget as HTMLInputElement).value;
+/** The shared person picker (picker.ts), under the name the calendar imports it by. */
 
-/** People only, from the shared picker; one person unless `multiple`. */
-export function PeoplePicker(props: {
-  people: PagerModel;
-  prefix: string;
-  label: string;
-  chosen: Recipient[];
-  multiple?: boolean;
-  onChange: (r: Recipient[]) => void;
-}) {
-  return html`<${RecipientPicker}
-    source=${props.people}
-    prefix=${props.prefix}
-    label=${props.label}
-    peopleOnly=${true}
-    chosen=${props.chosen}
-    onChange=${(next: Recipient[]) => props.onChange(props.multiple ? next : next.slice(-1))}
-  />`;
-}
+const value = (e: Event) => (e.currentTarget as HTMLInputElement).value;
 
 const STATE_LABEL: Record<PartState, MessageKey> = {
   open: 'task.state.open',
@@ -104,7 +87,7 @@ function MyActions({ ctx, task, part }: { ctx: AppContext; task: Task; part: Par
     </div>
     ${handing
       ? html`<div class="task-handon">
-          <${PeoplePicker} people=${ctx.pager} prefix="task-to" label=${t('task.hand_on_to')} chosen=${to} onChange=${setTo} />
+          <${PersonPicker} people=${ctx.pager} prefix="task-to" label=${t('task.hand_on_to')} chosen=${to} onChange=${setTo} />
           <button
             type="button"
             class="btn btn-small btn-primary"
@@ -216,7 +199,7 @@ function AssignForm({ ctx }: { ctx: AppContext }) {
       <span class="field-label">${t('task.body_label')}</span>
       <textarea class="input" rows="3" value=${body} data-testid="task-body" onInput=${(e: Event) => setBody(value(e))}></textarea>
     </label>
-    <${PeoplePicker} people=${ctx.pager} prefix="task-assignee" label=${t('task.assignees')} chosen=${to} multiple=${true} onChange=${setTo} />
+    <${PersonPicker} people=${ctx.pager} prefix="task-assignee" label=${t('task.assignees')} chosen=${to} multiple=${true} onChange=${setTo} />
     <div class="task-form-row">
       <label class="field">
         <span class="field-label">${t('task.due_label')}</span>

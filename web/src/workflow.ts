@@ -843,10 +843,24 @@ export class WorkflowModel {
     const id = String(data.instance_id);
     const next = state(data.state);
     this.patchState(id, next);
-    const title = this.find(id)?.title ?? '';
-    if (next === 'approved') toast(t('wf.approved_toast', { title }), 'success', 8_000);
-    else if (next === 'rejected') toast(t('wf.rejected_toast', { title }), 'error', 8_000);
     this.refreshOpen(id);
+    if (next !== 'approved' && next !== 'rejected') return;
+    const say = (title: string): void => {
+      if (next === 'approved') toast(t('wf.approved_toast', { title }), 'success', 8_000);
+      else toast(t('wf.rejected_toast', { title }), 'error', 8_000);
+    };
+    const known = this.find(id)?.title;
+    if (known) {
+      say(known);
+      return;
+    }
+    // Started by another panel (a document, an archive loan): this model never listed it.
+    this.api
+      .command<{ instance?: { title?: string } }>('workflow.get', { instance_id: id })
+      .then((answer) => {
+        if (answer?.instance?.title) say(answer.instance.title);
+      })
+      .catch(() => undefined);
   }
 
   private urgedArrived(data: WorkflowUrgedEvent): void {

@@ -5,7 +5,8 @@
 // that stores a new version of a definition.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ErrorNote } from './components';
-import { AttachButton, RecipientPicker, UploadList, newClientMsgId, useUploads, type Recipient, type Uploads } from './compose';
+import { AttachButton, UploadList, newClientMsgId, useUploads, type Recipient, type Uploads } from './compose';
+import { PersonPicker } from './picker';
 import type { AppContext } from './context';
 import { downloadFile } from './files';
 import { ApiError } from './http';
@@ -319,31 +320,6 @@ function FieldError({ name, text }: { name: string; text?: string }) {
   return html`<div class="wf-field-error" role="alert" data-testid=${`wf-field-error-${name}`}>${text}</div>`;
 }
 
-/** One person, with the shared picker (people only). */
-function PersonPicker(props: {
-  people: PagerModel;
-  wf: WorkflowModel;
-  prefix: string;
-  label: string;
-  chosen: Recipient[];
-  multiple?: boolean;
-  onChange: (r: Recipient[]) => void;
-}) {
-  const names = useStore(props.wf.names);
-  const chosen = props.chosen.map((r) => ({ ...r, name: r.name || names[r.id] || r.id }));
-  return html`<${RecipientPicker}
-    source=${props.people}
-    prefix=${props.prefix}
-    label=${props.label}
-    peopleOnly=${true}
-    chosen=${chosen}
-    onChange=${(next: Recipient[]) => {
-      props.wf.learn(next);
-      props.onChange(props.multiple ? next : next.slice(-1));
-    }}
-  />`;
-}
-
 function FileField(props: {
   field: FormField;
   value: FileInfo | null;
@@ -413,7 +389,7 @@ function FieldInput(props: {
     case 'user':
       return html`<${PersonPicker}
         people=${props.people}
-        wf=${props.wf}
+        memory=${props.wf}
         prefix=${id}
         label=""
         chosen=${Array.isArray(value) ? value : []}
@@ -548,7 +524,7 @@ function StartForm({ ctx, d }: { ctx: AppContext; d: Definition }) {
       ? html`<div class="wf-picked">
           <${PersonPicker}
             people=${ctx.pager}
-            wf=${wf}
+            memory=${wf}
             prefix="wf-picked"
             label=${t('wf.picked', { steps: picking.map((s) => s.name).join('、') })}
             chosen=${picked}
@@ -928,7 +904,7 @@ function ActBox({ ctx, inst, task }: { ctx: AppContext; inst: Instance; task: Wf
     </label>
     ${transferring
       ? html`<div class="wf-transfer">
-          <${PersonPicker} people=${ctx.pager} wf=${wf} prefix="wf-transfer" label=${t('wf.transfer_to')} chosen=${to} onChange=${setTo} />
+          <${PersonPicker} people=${ctx.pager} memory=${wf} prefix="wf-transfer" label=${t('wf.transfer_to')} chosen=${to} onChange=${setTo} />
         </div>`
       : null}
     <div class="wf-act-buttons">
@@ -1076,7 +1052,7 @@ function DelegationView({ ctx }: { ctx: AppContext }) {
       </div>
       <p class="muted small wf-intro">${t('wf.deleg.intro')}</p>
       <form class="form" onSubmit=${grant} novalidate>
-        <${PersonPicker} people=${ctx.pager} wf=${wf} prefix="wf-deleg" label=${t('wf.deleg.to')} chosen=${to} onChange=${setTo} />
+        <${PersonPicker} people=${ctx.pager} memory=${wf} prefix="wf-deleg" label=${t('wf.deleg.to')} chosen=${to} onChange=${setTo} />
         <div class="wf-two">
           <label class="field">
             <span class="field-label">${t('wf.deleg.starts')}</span>
@@ -1468,7 +1444,7 @@ function DefineView({ ctx }: { ctx: AppContext }) {
                 : s.kind === 'users'
                   ? html`<${PersonPicker}
                       people=${ctx.pager}
-                      wf=${wf}
+                      memory=${wf}
                       prefix=${`wf-define-users-${i}`}
                       label=${t('wf.define.users')}
                       chosen=${s.users}
