@@ -25,14 +25,18 @@ run: install
 	$(BIN)/liaison seed --demo
 	$(BIN)/liaison serve
 
-# What the tests need from the operating system: headless Chromium (browser tests), CJK fonts
-# (so screenshots show Chinese), and redis-server (multi-process tests). Installed when missing
-# and we may (root with apt-get); otherwise the tests that need them say so and skip.
+# What the tests need from the operating system: headless Chromium (browser tests), CJK and
+# emoji fonts (so screenshots show Chinese and the icons a desktop browser shows),
+# redis-server (multi-node tests) and nginx (the example deployment in front of several
+# nodes). Installed when missing and we may (root with apt-get); otherwise the tests that need
+# them say so and skip.
 system-deps:
-	@if { [ ! -x /usr/bin/chromium ] || ! command -v redis-server >/dev/null; } \
+	@if { [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] \
+	      || ! command -v redis-server >/dev/null \
+	      || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null; } \
 	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    chromium fonts-noto-cjk redis-server >/dev/null; \
+	    chromium fonts-noto-cjk fonts-noto-color-emoji redis-server nginx >/dev/null; \
 	fi
 
 test: install system-deps
