@@ -6,9 +6,12 @@
   `J001-文书·2026-D30-0001`), n gapless per (fonds, category, year, retention) from a counter
   row raised in the filing's transaction, and keeps each file's name and SHA-256 as filed.
 - The catalogue is open to all staff (`archive.search`, `archive.list`), so anyone can find a
-  record and ask to borrow it; a record's details and files (`archive.get`, `archive.files`, the
-  download route) only to archivists and administrators, its filer, and a borrower whose
-  approved loan is running: anyone else gets `forbidden`.
+  record and ask to borrow it; search cuts Chinese as the library does (storage/text.py) over
+  each record's title, code, category and document number, best match first. A record's
+  details and files (`archive.get`, `archive.files`, the download route) only to archivists and
+  administrators, and while it is kept to its filer and a borrower whose approved loan is
+  running: anyone else gets `forbidden`. A borrower reads the files and cannot attach them
+  anywhere else (they would outlive the loan there).
 - Loans: `archive.borrow` starts the `archive_borrow` approval; an async handler of
   `workflow.finished` starts the loan (approved) or closes it (rejected, withdrawn); a job ends
   it when its days are up (`archive.loan_ended`), after which its files are refused.
@@ -30,6 +33,7 @@ import msgspec
 
 from handlers import todo
 from handlers import workflow as wf
+from handlers.files import require_shareable
 from server.commands import CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
 from server.events import Event
@@ -39,8 +43,8 @@ from server.jobs import JobSet
 from server.services import Services
 from server.stream import Transaction, utcnow
 from storage import archive as q
-from storage import directory as dq
-from storage import files as fq
+from storage import documents as docq
+from storage import text as textq
 from storage import todo as tq
 from storage.records import User
 
@@ -48,6 +52,7 @@ commands = CommandSet()
 jobs = JobSet()
 
 LOAN_END = "archive.loan_end"
+REINDEX = "archive.reindex"
 APPRAISAL = "archive.appraisal"
 RETENTION_YEARS = {"Y": None, "D30": 30, "D10": 10}
 DEFAULT_CATEGORY = "文书"
@@ -110,10 +115,13 @@ def _require_archivist(user: User) -> None:
 
 
 async def _may_open(db: Any, user: User, rec: q.Record) -> bool:
-    """An archivist, the filer, or a borrower whose approved loan of the kept record runs."""
-    if is_archivist(user) or rec.filed_by == user.id:
+    """An archivist; while the record is kept, its filer or a borrower whose approved loan
+    runs. A destroyed record is nobody else's to open, its filer's neither."""
+    if is_archivist(user):
         return True
-    return rec.state == "kept" and await q.running_loan(db, rec.id, user.id) is not None
+    if rec.state != "kept":
+        return False
+    return rec.filed_by == user.id or await q.running_loan(db, rec.id, user.id) is not None
 
 
 async def _openable(ctx: Ctx, archive_id: str) -> q.Record:
@@ -139,8 +147,9 @@ def retention_end(year: int, retention: str, tz: str) -> datetime | None:
     return datetime(year + years + 1, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-def _this_year(services: Services) -> int:
-    return datetime.now(ZoneInfo(services.config.timezone)).year
+def local_year(services: Services) -> int:
+    """This year where the organisation is (a document's number, a record's 年度)."""
+    return utcnow().astimezone(ZoneInfo(services.config.timezone)).year
 
 
 def _ref(user_id: int, name: str) -> dict[str, str]:
@@ -159,13 +168,15 @@ async def _file(
     retention: str,
     year: int,
     document_id: int | None,
+    number: str | None,
 ) -> q.Record:
     fonds = await q.fonds(tx.conn)
     n = await q.next_number(tx.conn, fonds, category, year, retention)
     ends = retention_end(year, retention, services.config.timezone)
+    code = code_of(fonds, category, year, retention, n)
     rec = await q.insert(
         tx.conn,
-        code=code_of(fonds, category, year, retention, n),
+        code=code,
         title=title,
         fonds=fonds,
         category=category,
@@ -176,6 +187,7 @@ async def _file(
         filed_by=filed_by,
         retention_ends_at=ends,
         files=files,
+        search=search_vector(title, code, category, number),
     )
     if ends is not None:
         await tx.schedule(APPRAISAL, str(rec.id), ends, {"archive_id": rec.id})
@@ -191,6 +203,12 @@ async def _file(
     return rec
 
 
+def search_vector(title: str, code: str, category: str, number: str | None) -> str:
+    """What the catalogue search finds a record by: its title and document number first, then
+    its code, then its category (which the code repeats)."""
+    return textq.document_vector([(title, "A"), (number or "", "A"), (code, "B"), (category, "C")])
+
+
 async def file_document(
     services: Services,
     tx: Transaction,
@@ -199,12 +217,14 @@ async def file_document(
     title: str,
     file_ids: list[int],
     filed_by: int,
+    year: int | None,
     category: str = "文书",
     retention: str = "D30",
 ) -> tuple[int, str]:
-    """File an approved document (公文) in the caller's transaction (a command's or a job's);
-    returns (archive_id, code). Once per document: a second call returns the first record. The
-    caller vouches that the files belong to the document; nobody's read permission is checked."""
+    """File an approved document (公文) in the caller's transaction (a command's or a job's)
+    under its number's year (`year`; None: this year); returns (archive_id, code). Once per
+    document: a second call returns the first record. The caller vouches that the files belong
+    to the document; nobody's read permission is checked."""
     if retention not in RETENTION_YEARS:
         raise bad_request("retention is Y, D30 or D10", [{"field": "retention"}])
     await q.lock_document(tx.conn, document_id)
@@ -215,6 +235,7 @@ async def file_document(
     files = await q.uploaded(tx.conn, ids)
     if len(files) != len(ids):
         raise not_found("no such file")
+    doc = await docq.get(tx.conn, document_id)
     rec = await _file(
         services,
         tx,
@@ -223,8 +244,9 @@ async def file_document(
         filed_by=filed_by,
         category=category,
         retention=retention,
-        year=_this_year(services),
+        year=year if year is not None else local_year(services),
         document_id=document_id,
+        number=doc.number if doc else None,
     )
     return rec.id, rec.code
 
@@ -247,22 +269,19 @@ async def archive_file(ctx: Ctx, p: FileRecord) -> dict[str, Any]:
     ids = [int(i) for i in p.file_ids]
     if len(set(ids)) != len(ids):
         raise bad_request("a file is named twice", [{"field": "file_ids"}])
-    year = p.year if p.year is not None else _this_year(ctx.services)
-    if year > _this_year(ctx.services):
+    year = p.year if p.year is not None else local_year(ctx.services)
+    if year > local_year(ctx.services):
         raise bad_request("the year is in the future", [{"field": "year"}])
-    document_id = int(p.document_id) if p.document_id else None
     async with ctx.transaction() as tx:
-        if len(await fq.readable_many(tx.conn, ids, ctx.user.id)) != len(ids):
-            raise not_found("no such file")
-        if document_id is not None:
-            await q.lock_document(tx.conn, document_id)
-            existing = await q.by_document(tx.conn, document_id)
-            if existing is not None:
-                raise AppError(
-                    "conflict",
-                    f"the document is filed already as {existing.code}",
-                    {"archive_id": str(existing.id), "code": existing.code},
+        await require_shareable(tx.conn, ids, ctx.user.id)
+        doc = None
+        if p.document_id is not None:
+            doc = await _document_to_file(tx, int(p.document_id), ids)
+            if p.year is not None and p.year != doc.year:
+                raise bad_request(
+                    "a document is filed under its number's year", [{"field": "year"}]
                 )
+            year = doc.year or year
         rec = await _file(
             ctx.services,
             tx,
@@ -272,10 +291,37 @@ async def archive_file(ctx: Ctx, p: FileRecord) -> dict[str, Any]:
             category=p.category,
             retention=p.retention,
             year=year,
-            document_id=document_id,
+            document_id=doc.id if doc else None,
+            number=doc.number if doc else None,
         )
         files = await q.files_of(tx.conn, rec.id)
     return {"archive_id": str(rec.id), "code": rec.code, "files": [_file_view(f) for f in files]}
+
+
+async def _document_to_file(
+    tx: Transaction, document_id: int, file_ids: list[int]
+) -> docq.Document:
+    """A document an archivist files by hand (before its pipeline does: it then finds this
+    record): it exists, is not filed yet, has its number, and the files are its own."""
+    await q.lock_document(tx.conn, document_id)
+    doc = await docq.get(tx.conn, document_id)
+    if doc is None:
+        raise not_found("no such document")
+    existing = await q.by_document(tx.conn, document_id)
+    if existing is not None:
+        raise AppError(
+            "conflict",
+            f"the document is filed already as {existing.code}",
+            {"archive_id": str(existing.id), "code": existing.code},
+        )
+    if doc.kind != "issue" or doc.number is None:
+        raise AppError("conflict", "only an issued document with its number is filed")
+    own = {f.file_id for f in await docq.files(tx.conn, doc.id)}
+    if not set(file_ids) <= own:
+        raise bad_request(
+            "the files are not the document's", [{"field": "file_ids", "message": "foreign"}]
+        )
+    return doc
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -351,17 +397,22 @@ class Search(Input):
 
 
 async def _catalogue(ctx: Ctx, query: str, before: str | None, limit: int) -> list[dict[str, Any]]:
-    terms = query.split()
-    if len(terms) > 10:
+    if len(query.split()) > 10:
         raise bad_request("at most 10 search terms", [{"field": "query"}])
+    tsquery = None
+    if query.strip():
+        parsed = textq.search_query(query)
+        if parsed is None:  # punctuation only: nothing can match
+            return []
+        tsquery = parsed.tsquery
+    archivist = is_archivist(ctx.user)
     found = await q.search(
         ctx.db,
-        terms,
-        destroyed_too=is_archivist(ctx.user),
+        tsquery,
+        destroyed_too=archivist,
         before=int(before) if before else None,
         limit=limit,
     )
-    archivist = is_archivist(ctx.user)
     lent = (
         set() if archivist else await q.running_loan_ids(ctx.db, ctx.user.id, [r.id for r in found])
     )
@@ -369,8 +420,7 @@ async def _catalogue(ctx: Ctx, query: str, before: str | None, limit: int) -> li
         {
             **_summary(rec),
             "may_open": archivist
-            or rec.filed_by == ctx.user.id
-            or (rec.state == "kept" and rec.id in lent),
+            or (rec.state == "kept" and (rec.filed_by == ctx.user.id or rec.id in lent)),
         }
         for rec in found
     ]
@@ -379,7 +429,9 @@ async def _catalogue(ctx: Ctx, query: str, before: str | None, limit: int) -> li
 @commands("archive.search")
 async def archive_search(ctx: Ctx, p: Search) -> dict[str, Any]:
     """The catalogue, open to all staff (to find what to borrow): records whose title, code,
-    category or document number hold every term; destroyed ones for archivists only."""
+    category or document number hold every term (Chinese cut as in the library: one or two
+    characters find a word), best match first, then newest; destroyed ones for archivists
+    only. An empty query lists newest first (`before` pages by id)."""
     return {"hits": await _catalogue(ctx, p.query, p.before, p.limit)}
 
 
@@ -457,10 +509,15 @@ async def loans_decided(services: Services, tx: Transaction, events: list[dict[s
         data = ev["data"]
         if data["key"] != "archive_borrow":
             continue
+        found = await q.loan_by_instance(tx.conn, int(data["instance_id"]), lock=False)
+        if found is None or found.state != "pending":
+            continue
+        # The record, then the loan: the order `_destroy` locks them in, so a destruction and
+        # an approval of a loan of the same record queue, and the later sees the earlier.
+        rec = await q.record(tx.conn, found.archive_id, lock=True)
         loan = await q.loan_by_instance(tx.conn, int(data["instance_id"]))
         if loan is None or loan.state != "pending":
             continue
-        rec = await q.record(tx.conn, loan.archive_id)
         if data["state"] != "approved" or rec is None or rec.state != "kept":
             await q.close_loans(tx.conn, [loan.id], "refused")
             continue
@@ -657,9 +714,10 @@ async def _destroy(tx: Transaction, d: q.Destruction) -> None:
     seq, previous = await q.lock_register(tx.conn)
     at = utcnow()
     entries = []
+    files_of = await q.files_of_many(tx.conn, ids)
     for rec in recs:
         seq += 1
-        files = [{"name": f.name, "sha256": f.sha256} for f in await q.files_of(tx.conn, rec.id)]
+        files = [{"name": f.name, "sha256": f.sha256} for f in files_of.get(rec.id, [])]
         entry = q.RegisterEntry(
             seq=seq,
             at=at,
@@ -678,8 +736,7 @@ async def _destroy(tx: Transaction, d: q.Destruction) -> None:
         entries.append(msgspec.structs.replace(entry, hash=previous))
     await q.append_register(tx.conn, entries)
 
-    for rec in recs:
-        await tx.cancel(APPRAISAL, str(rec.id))
+    await q.cancel_jobs(tx.conn, APPRAISAL, [str(i) for i in ids])
     await todo.done(tx, TODO_KIND, ids)
     if loans:
         await q.close_loans(tx.conn, [loan.id for loan in loans], "ended")
@@ -701,7 +758,7 @@ async def _destroy(tx: Transaction, d: q.Destruction) -> None:
 
 
 class RegisterPage(Input):
-    before: Annotated[int, msgspec.Meta(ge=1)] | None = None  # a seq
+    before: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None  # a seq (int4)
     limit: Limit = 50
 
 
@@ -710,8 +767,9 @@ async def archive_register(ctx: Ctx, p: RegisterPage) -> dict[str, Any]:
     """The destruction register (销毁清册), newest first."""
     _require_archivist(ctx.user)
     found = await q.register_page(ctx.db, before=p.before, limit=p.limit)
+    # Deactivated requesters too: the register names whoever asked, whether or not still here.
     names = {
-        u.id: u.name for u in await dq.users_by_ids(ctx.db, sorted({e.requester_id for e in found}))
+        u.id: u.name for u in await docq.people(ctx.db, sorted({e.requester_id for e in found}))
     }
     return {
         "entries": [
@@ -752,6 +810,22 @@ async def archive_verify_register(ctx: Ctx, p: NoInput) -> dict[str, Any]:
             return {"intact": False, "entries": len(entries), "broken_at": e.seq}
         previous = e.hash
     return {"intact": True, "entries": len(entries)}
+
+
+REINDEX_BATCH = 500
+
+
+@jobs(REINDEX)
+async def reindex(services: Services, tx: Transaction, payloads: list[dict[str, Any]]) -> None:
+    """Records filed before the catalogue had its search vector get one (a batch a run, set
+    by the migration that added it; it runs again while some are left)."""
+    todo_ = await q.unindexed(tx.conn, REINDEX_BATCH)
+    await q.set_search(
+        tx.conn,
+        [(r.id, search_vector(r.title, r.code, r.category, r.number)) for r in todo_],
+    )
+    if len(todo_) == REINDEX_BATCH:
+        await tx.schedule(REINDEX, "backfill", utcnow(), {})
 
 
 feature = Feature("archive", commands=commands, jobs=jobs)

@@ -14,6 +14,7 @@ import nh3
 
 from handlers import notify, todo
 from handlers.directory import checked_recipients, user_ref
+from handlers.files import require_shareable
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
 from server.events import Event, UserRef
@@ -23,7 +24,6 @@ from server.services import Services
 from server.stream import Transaction, utcnow
 from storage import circulation as q
 from storage import directory as dq
-from storage import files as fq
 from storage.records import User
 
 
@@ -194,17 +194,23 @@ async def create_circulation(
     department_ids: list[int],
     attachments: list[int],
     deadline: datetime | None,
+    accepted: bool = False,
 ) -> tuple[int, int]:
     """Recipients expanded and frozen now; one transaction of set-based statements however many
-    there are. Also used to circulate meeting minutes."""
+    there are. Also used to circulate meeting minutes and issued documents.
+
+    `accepted`: what is circulated was checked when it was accepted (an issued document, at
+    `document.issue`, days before its approval ends): its files are attached as they are (the
+    sender may no longer be able to share them) and there is no cap on its recipients."""
     recipients = await dq.expand_recipients(tx.conn, user_ids, department_ids, exclude=sender.id)
     if not recipients:
         raise bad_request("nobody to circulate to", [{"field": "to", "message": "no recipients"}])
-    if len(recipients) > MAX_RECIPIENTS:
+    if not accepted and len(recipients) > MAX_RECIPIENTS:
         raise AppError("too_large", f"at most {MAX_RECIPIENTS} recipients")
-    files = await fq.readable_many(tx.conn, attachments, sender.id) if attachments else []
-    if len(files) != len(attachments):
-        raise not_found("no such file")
+    if accepted:
+        file_ids = list(dict.fromkeys(attachments))
+    else:
+        file_ids = [f.id for f in await require_shareable(tx.conn, attachments, sender.id)]
     circulation_id, sent_at = await q.insert(
         tx.conn,
         sender_id=sender.id,
@@ -215,8 +221,8 @@ async def create_circulation(
     )
     ids = [r.id for r in recipients]
     await q.insert_recipients(tx.conn, circulation_id, ids)
-    if files:
-        await q.insert_attachments(tx.conn, circulation_id, [f.id for f in files])
+    if file_ids:
+        await q.insert_attachments(tx.conn, circulation_id, file_ids)
     await tx.emit(
         ids,
         CirculationReceived(
@@ -513,6 +519,9 @@ class Recall(Input):
 async def circulation_recall(ctx: Ctx, p: Recall) -> dict[str, Any]:
     c = await _sender_only(ctx, p.circulation_id)
     async with ctx.transaction() as tx:
+        if await q.carries_document(tx.conn, c.id):
+            # An issued document's delivery (发文) is a record of what was sent to whom: it stays.
+            raise AppError("conflict", "this circulation delivers an issued document")
         if await q.recall(tx.conn, c.id):
             await tx.emit(
                 await q.recipient_ids(tx.conn, c.id), CirculationRecalled(circulation_id=str(c.id))

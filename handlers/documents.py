@@ -23,31 +23,35 @@ at registration (拟办) and may be changed while the approval runs (`document.r
 holds one of its open tasks (the leader, with the 批示). Without any, it is a document for
 reading only (阅件), handled at the 批示.
 
-The drafter (registrar) follows live: every state change is a durable event to them.
+The drafter (registrar) follows live: every state change is a durable event to them. A step
+that can never be done (its job dead after its tries) leaves the document `failed`, with the
+step and the error, and the drafter is told (`document.updated`), so nothing stops in silence.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 
 from handlers import archive, circulation, tasks, workflow
 from handlers.directory import checked_recipients
+from handlers.files import require_shareable
 from server.auth import require_admin
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
-from server.errors import AppError, bad_request, not_found
+from server.errors import AppError, bad_request, forbidden, not_found
 from server.events import Event
 from server.feature import Feature
-from server.jobs import JobSet
+from server.jobs import DeadHook, JobSet
 from server.services import Services
 from server.stream import Transaction, utcnow
 from storage import directory as dq
 from storage import documents as q
-from storage import files as fq
 from storage import workflow as wq
+
+log = logging.getLogger(__name__)
 
 ISSUE_KEY = "document_issue"
 RECEIVE_KEY = "document_receive"
@@ -64,7 +68,8 @@ DepartmentIds = Annotated[list[Id], msgspec.Meta(max_length=MAX_DEPARTMENTS)]
 # --- events ---------------------------------------------------------------------------------------
 class DocumentUpdated(Event):
     """A state change without an event of its own: approving, rejected, withdrawn (an issue);
-    approving, handling, handled, rejected, withdrawn (a received one)."""
+    approving, handling, handled, rejected, withdrawn (a received one); failed (either), with
+    the step that could not be done (approval, circulate, file, handled)."""
 
     type = "document.updated"
     document_id: str
@@ -72,6 +77,7 @@ class DocumentUpdated(Event):
     title: str
     state: str
     at: datetime
+    failed_step: str | None = None
 
 
 class DocumentNumbered(Event):
@@ -125,11 +131,8 @@ def _title(text: str) -> str:
     return title
 
 
-async def _readable_files(ctx: Ctx, ids: list[str]) -> list[int]:
-    file_ids = list(dict.fromkeys(int(i) for i in ids))
-    if len(await fq.readable_many(ctx.db, file_ids, ctx.user.id)) != len(file_ids):
-        raise not_found("no such file")
-    return file_ids
+async def _shareable_files(ctx: Ctx, ids: list[str]) -> list[int]:
+    return [f.id for f in await require_shareable(ctx.db, ids, ctx.user.id)]
 
 
 async def _active(ctx: Ctx, user_id: str | None, field: str) -> list[int]:
@@ -151,7 +154,7 @@ async def _departments(ctx: Ctx, ids: list[str]) -> list[int]:
 async def document_issue(ctx: Ctx, p: Issue) -> dict[str, Any]:
     """Start the approval of a document to issue; numbering, circulating and filing follow it."""
     title = _title(p.title)
-    file_ids = await _readable_files(ctx, p.file_ids)
+    file_ids = await _shareable_files(ctx, p.file_ids)
     user_ids, dept_ids = await checked_recipients(ctx.db, p.to, p.departments)
     reach = await dq.expand_recipients(ctx.db, user_ids, dept_ids, exclude=ctx.user.id)
     if not reach:
@@ -159,15 +162,7 @@ async def document_issue(ctx: Ctx, p: Issue) -> dict[str, Any]:
     if len(reach) > MAX_RECIPIENTS:
         raise AppError("too_large", f"at most {MAX_RECIPIENTS} recipients")
     signer = await _active(ctx, p.signer, "signer")
-    if p.prefix is not None:
-        prefix = p.prefix.strip()
-        if not await q.prefix_known(ctx.db, prefix):
-            raise bad_request(
-                "no such prefix: an administrator configures them",
-                [{"field": "prefix", "message": "unknown"}],
-            )
-    else:
-        prefix = await q.prefix_for(ctx.db, ctx.user.department_id)
+    prefix = await _prefix(ctx, p.prefix)
     async with ctx.transaction() as tx:
         inst, _, _ = await workflow.start(
             ctx.services,
@@ -202,6 +197,27 @@ async def document_issue(ctx: Ctx, p: Issue) -> dict[str, Any]:
     }
 
 
+def may_choose_prefix(user: Any) -> bool:
+    """Who issues under another department's prefix (代字): an administrator, a document
+    officer (文书); anyone else under their own department's (or its nearest ancestor's)."""
+    return bool(user.is_admin or "document_officer" in user.roles)
+
+
+async def _prefix(ctx: Ctx, chosen: str | None) -> str:
+    own = await q.prefix_for(ctx.db, ctx.user.department_id)
+    if chosen is None or chosen.strip() == own:
+        return own
+    prefix = chosen.strip()
+    if not await q.prefix_known(ctx.db, prefix):
+        raise bad_request(
+            "no such prefix: an administrator configures them",
+            [{"field": "prefix", "message": "unknown"}],
+        )
+    if not may_choose_prefix(ctx.user):
+        raise forbidden(f"your department issues under {own}")
+    return prefix
+
+
 # --- receiving ------------------------------------------------------------------------------------
 class Receive(Input):
     title: Title
@@ -220,7 +236,7 @@ async def document_receive(ctx: Ctx, p: Receive) -> dict[str, Any]:
     from_org = p.from_org.strip()
     if not from_org:
         raise bad_request("who sent it?", [{"field": "from_org", "message": "empty"}])
-    file_ids = await _readable_files(ctx, p.file_ids)
+    file_ids = await _shareable_files(ctx, p.file_ids)
     dept_ids = await _departments(ctx, p.departments)
     leader = await _active(ctx, p.leader, "leader")
     async with ctx.transaction() as tx:
@@ -395,6 +411,11 @@ async def document_get(ctx: Ctx, p: DocumentRef) -> dict[str, Any]:
                 }
                 for h in handling
             ],
+            "failure": (
+                {"step": doc.failed_step, "error": doc.failure, "at": doc.failed_at}
+                if doc.failed_at
+                else None
+            ),
             "numbered_at": doc.numbered_at,
             "circulated_at": doc.circulated_at,
             "filed_at": doc.filed_at,
@@ -432,7 +453,60 @@ async def _updated(
     )
 
 
-@jobs.on("workflow.finished", "document.approval_end", batch=1)
+# Each pipeline step, and the state its document waits in for it.
+STEP_FROM = {
+    "approval": "approving",
+    "circulate": "numbered",
+    "file": "circulated",
+    "handled": "handling",
+}
+
+
+async def _fail(tx: Transaction, doc: q.Document, step: str, error: str) -> None:
+    log.error("document %s: the %s step failed for good: %s", doc.id, step, error)
+    if await q.mark_failed(tx.conn, doc.id, STEP_FROM[step], step, error):
+        await tx.emit(
+            [doc.drafter_id],
+            DocumentUpdated(
+                document_id=str(doc.id),
+                kind=doc.kind,
+                title=doc.title,
+                state="failed",
+                at=utcnow(),
+                failed_step=step,
+            ),
+        )
+
+
+async def _document_of(tx: Transaction, data: dict[str, Any]) -> q.Document | None:
+    """The document a pipeline job's event is about (locked), if any."""
+    if "document_id" in data:
+        return await q.get(tx.conn, int(data["document_id"]), lock=True)
+    if data.get("key") in (ISSUE_KEY, RECEIVE_KEY):
+        return await q.by_instance(tx.conn, int(data["instance_id"]), lock=True)
+    if "task_id" in data:
+        document_id = await q.by_task(tx.conn, int(data["task_id"]))
+        return None if document_id is None else await q.get(tx.conn, document_id, lock=True)
+    return None
+
+
+def _dead(step: str) -> DeadHook:
+    """A pipeline job dead after its tries: its document is `failed` and the drafter told."""
+
+    async def hook(
+        services: Services, tx: Transaction, payload: dict[str, Any], error: str
+    ) -> None:
+        doc = await _document_of(tx, payload.get("data") or {})
+        if doc is None:
+            log.error("a %s job died, not about a document: %s", step, error)
+            return
+        await tx.lock_users([doc.drafter_id])
+        await _fail(tx, doc, step, error)
+
+    return hook
+
+
+@jobs.on("workflow.finished", "document.approval_end", batch=1, on_dead=_dead("approval"))
 async def approval_end(services: Services, tx: Transaction, events: list[dict[str, Any]]) -> None:
     """A document's approval ended: approved, an issue is numbered and a received one goes to
     its handling departments; rejected or withdrawn, the document follows. Only while it is
@@ -454,7 +528,7 @@ async def approval_end(services: Services, tx: Transaction, events: list[dict[st
 
 
 async def _number(services: Services, tx: Transaction, doc: q.Document) -> None:
-    year = utcnow().astimezone(ZoneInfo(services.config.timezone)).year
+    year = archive.local_year(services)
     got = await q.number(tx.conn, doc.id, year)
     if got is None:
         return
@@ -471,10 +545,12 @@ def _titled(doc: q.Document) -> str:
     return f"{doc.title}（{doc.number}）"
 
 
-@jobs.on("document.numbered", "document.circulate", batch=1)
+@jobs.on("document.numbered", "document.circulate", batch=1, on_dead=_dead("circulate"))
 async def circulate(services: Services, tx: Transaction, events: list[dict[str, Any]]) -> None:
     """A numbered document goes to its recipients as a circulation with receipts, its files
-    attached, the drafter as its sender; once."""
+    attached, the drafter as its sender; once. What was accepted at issue goes as it is: the
+    files checked then (the drafter may no longer be able to share them days later), every
+    recipient (no cap)."""
     for ev in events:
         doc = await q.get(tx.conn, int(ev["data"]["document_id"]), lock=True)
         if doc is None or doc.number is None or doc.circulated_at is not None:
@@ -500,6 +576,7 @@ async def circulate(services: Services, tx: Transaction, events: list[dict[str, 
                 department_ids=doc.to_departments,
                 attachments=files,
                 deadline=None,
+                accepted=True,
             )
         await q.mark_circulated(tx.conn, doc.id, circulation_id)
         await tx.emit(
@@ -515,9 +592,10 @@ async def circulate(services: Services, tx: Transaction, events: list[dict[str, 
         )
 
 
-@jobs.on("document.circulated", "document.file", batch=1)
+@jobs.on("document.circulated", "document.file", batch=1, on_dead=_dead("file"))
 async def file_away(services: Services, tx: Transaction, events: list[dict[str, Any]]) -> None:
-    """A circulated document is filed into the archive (文书, kept 30 years); once."""
+    """A circulated document is filed into the archive (文书, kept 30 years), under its number's
+    year (a document numbered on 31 December is that year's, filed on 2 January or not); once."""
     for ev in events:
         doc = await q.get(tx.conn, int(ev["data"]["document_id"]), lock=True)
         if doc is None or doc.number is None or doc.archive_id is not None:
@@ -529,6 +607,7 @@ async def file_away(services: Services, tx: Transaction, events: list[dict[str, 
             title=_titled(doc),
             file_ids=[f.file_id for f in await q.files(tx.conn, doc.id)],
             filed_by=doc.drafter_id,
+            year=doc.year,
         )
         await q.mark_filed(tx.conn, doc.id, archive_id, code)
         await tx.emit(
@@ -554,9 +633,8 @@ async def _hand_out(tx: Transaction, doc: q.Document) -> None:
     leader_id = (last.acted_by or last.assignee_id) if last else doc.drafter_id
     leader = await q.person(tx.conn, leader_id) or await q.person(tx.conn, doc.drafter_id)
     assert leader is not None
-    todo_depts = [
-        d for d in doc.to_departments if d not in await q.tasked_departments(tx.conn, doc.id)
-    ]
+    tasked = await q.tasked_departments(tx.conn, doc.id)
+    todo_depts = [d for d in doc.to_departments if d not in tasked]
     heads = await q.heads(tx.conn, todo_depts)
     await tx.lock_users([doc.drafter_id, leader.id, *(u for ids in heads.values() for u in ids)])
     body = "\n".join(
@@ -588,7 +666,7 @@ async def _hand_out(tx: Transaction, doc: q.Document) -> None:
     await _updated(tx, doc.id, doc.kind, doc.title, doc.drafter_id, state)
 
 
-@jobs.on("task.updated", "document.task_updated", batch=1)
+@jobs.on("task.updated", "document.task_updated", batch=1, on_dead=_dead("handled"))
 async def task_updated(services: Services, tx: Transaction, events: list[dict[str, Any]]) -> None:
     """A handling task's part done: once every part of every handling task is, the received
     document is handled."""

@@ -1,10 +1,12 @@
 """Files: upload (stored once by sha256, size-limited, content type kept) and download by those
-allowed to see them (the uploader, and whoever received the file in a page)."""
+allowed to see them (storage/files.py says who); and the one check every command that attaches
+files elsewhere makes (`require_shareable`)."""
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -15,6 +17,7 @@ from server.feature import Feature
 from server.http import authenticate, envelope_response
 from server.keys import SERVICES
 from storage import files as q
+from storage.pool import Executor
 
 MAX_NAME = 200
 # Room for what surrounds the file in a multipart body: boundaries, part headers, small fields.
@@ -25,6 +28,22 @@ routes = web.RouteTableDef()
 
 def file_view(f: q.FileRecord) -> dict[str, Any]:
     return {"file_id": str(f.id), "name": f.name, "size": f.size, "content_type": f.content_type}
+
+
+async def require_shareable(
+    db: Executor, file_ids: Iterable[int | str], user_id: int
+) -> list[q.FileRecord]:
+    """The files, each once in the order first given, if the person may attach them elsewhere
+    (a page, a circulation, an approval, a document, the library, the archive); else
+    `not_found`, as for a file that is not there. A borrower of an archive record reads its
+    files and does not pass them on (they would outlive the loan where attached)."""
+    ids = list(dict.fromkeys(int(i) for i in file_ids))
+    if not ids:
+        return []
+    found = {f.id: f for f in await q.shareable_many(db, ids, user_id)}
+    if len(found) != len(ids):
+        raise not_found("no such file")
+    return [found[i] for i in ids]
 
 
 @routes.post("/api/v1/files")
@@ -81,16 +100,24 @@ async def download(request: web.Request) -> web.Response:
     record = await q.readable(services.pool, int(raw), user.id)
     if record is None:  # not there, or not yours: the same answer
         raise not_found("no such file")
+    etag = f'"{record.sha256.hex()}"'
+    headers = {
+        # Revalidated at each use (the ETag makes that cheap), so a browser stops serving a
+        # file the moment its reader may no longer read it (a loan ended, a recall).
+        "Cache-Control": "private, no-cache",
+        "ETag": etag,
+    }
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
     data = await q.content(services.pool, record.sha256)
     disposition = "attachment; filename*=UTF-8''" + _quote(record.name)
     return web.Response(
         body=data,
         headers={
+            **headers,
             "Content-Type": record.content_type,
             "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, max-age=3600",
-            "ETag": f'"{record.sha256.hex()}"',
         },
     )
 

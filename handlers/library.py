@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 from handlers import extract as ex
+from handlers.files import require_shareable
 from server.commands import CommandSet, Ctx, Id, Input
 from server.errors import AppError, bad_request, forbidden, not_found
 from server.events import Event
@@ -29,7 +30,6 @@ from server.jobs import JobSet
 from server.services import Services
 from server.stream import Transaction
 from storage import directory as dq
-from storage import files as fq
 from storage import library as q
 from storage import text as tq
 from storage.pool import Executor
@@ -210,9 +210,7 @@ class Add(Input):
 @commands("library.add")
 async def library_add(ctx: Ctx, p: Add) -> dict[str, Any]:
     f = await _folder(ctx, p.folder_id, "write")
-    files = await fq.readable_many(ctx.db, [int(p.file_id)], ctx.user.id)
-    if not files:
-        raise not_found("no such file")
+    files = await require_shareable(ctx.db, [p.file_id], ctx.user.id)
     title = (p.title or "").strip() or files[0].name
     search = tq.document_vector([(title, "A")])
     async with ctx.transaction() as tx:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from handlers import notify, presence, todo
+from handlers.files import require_shareable
 from handlers.workflow_engine import (
     Action,
     Changes,
@@ -38,7 +39,6 @@ from server.jobs import JobSet
 from server.services import Services
 from server.stream import Transaction, utcnow
 from storage import directory as dq
-from storage import files as fq
 from storage import workflow as q
 from storage.directory import User
 
@@ -451,13 +451,12 @@ async def _attach_files(
     files: Sequence[int] = (),
 ) -> None:
     """Record the files an instance carries (its form's file fields, and `files`), once the
-    applicant is found to be allowed to read them: its approvers may then download them."""
+    applicant is found to be allowed to share them: its approvers may then download them."""
     ids = {int(form[f["name"]]) for f in d.form if f["type"] == "file" and f["name"] in form}
     ids |= set(files)
     if not ids:
         return
-    if len(await fq.readable_many(tx.conn, sorted(ids), inst.applicant_id)) != len(ids):
-        raise not_found("no such file")
+    await require_shareable(tx.conn, sorted(ids), inst.applicant_id)
     await q.attach_files(tx.conn, inst.id, sorted(ids))
 
 

@@ -78,9 +78,12 @@ class RegisterEntry(msgspec.Struct, frozen=True):
     hash: str
 
 
-def _like(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+class Unindexed(msgspec.Struct, frozen=True):
+    id: int
+    title: str
+    code: str
+    category: str
+    number: str | None
 
 
 # --- records -------------------------------------------------------------------------------------
@@ -113,22 +116,35 @@ async def by_document(db: Executor, document_id: int) -> Record | None:
     return None if row is None else _record(row)
 
 
+# The gapless counters (an archive code's n, a document number's seq): table -> its key.
+_SERIES = {
+    "archive_counters": ("fonds", "category", "year", "retention"),
+    "document_counters": ("prefix", "year"),
+}
+
+
+async def next_in_series(conn: asyncpg.Connection, table: str, *key: object) -> int:
+    """The next number of the series `key` in a counter table. Its row stays locked until the
+    caller's transaction ends, so the number is used in the same transaction or given back by
+    its rollback (no gap, no repeat), and concurrent takers queue."""
+    cols = _SERIES[table]
+    assert len(key) == len(cols), key
+    names = ", ".join(cols)
+    values = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    return int(
+        await conn.fetchval(
+            f"INSERT INTO {table} ({names}, last) VALUES ({values}, 1) ON CONFLICT ({names})"
+            f" DO UPDATE SET last = {table}.last + 1 RETURNING last",
+            *key,
+        )
+    )
+
+
 async def next_number(
     conn: asyncpg.Connection, fonds: str, category: str, year: int, retention: str
 ) -> int:
-    """The next number of this code prefix; its counter row stays locked until the caller's
-    transaction ends, so a rollback gives the number back and concurrent filings queue."""
-    return int(
-        await conn.fetchval(
-            "INSERT INTO archive_counters (fonds, category, year, retention, last)"
-            " VALUES ($1, $2, $3, $4, 1) ON CONFLICT (fonds, category, year, retention)"
-            " DO UPDATE SET last = archive_counters.last + 1 RETURNING last",
-            fonds,
-            category,
-            year,
-            retention,
-        )
-    )
+    """The next number of this code prefix."""
+    return await next_in_series(conn, "archive_counters", fonds, category, year, retention)
 
 
 async def insert(
@@ -145,14 +161,16 @@ async def insert(
     filed_by: int,
     retention_ends_at: datetime | None,
     files: Sequence[ArchiveFile],
+    search: str,
 ) -> Record:
-    """The record and its files, in one statement."""
+    """The record and its files, in one statement; `search` is its catalogue vector (a
+    tsvector literal, storage/text.py)."""
     row = await conn.fetchrow(
         f"""
         WITH r AS (
             INSERT INTO archive_records (code, title, fonds, category, year, retention, n,
-                                         document_id, filed_by, retention_ends_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                         document_id, filed_by, retention_ends_at, search)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $15::tsvector)
             RETURNING *
         ), f AS (
             INSERT INTO archive_files (archive_id, file_id, ord, name, size, sha256)
@@ -176,6 +194,7 @@ async def insert(
         [f.name for f in files],
         [f.size for f in files],
         [f.sha256 for f in files],
+        search,
     )
     return _record(row)
 
@@ -204,6 +223,21 @@ async def files_of(db: Executor, archive_id: int) -> list[ArchiveFile]:
     return [ArchiveFile(**dict(r)) for r in rows]
 
 
+async def files_of_many(db: Executor, archive_ids: Sequence[int]) -> dict[int, list[ArchiveFile]]:
+    """Each record's files, in one query."""
+    rows = await db.fetch(
+        "SELECT archive_id, file_id, name, size, sha256 FROM archive_files"
+        " WHERE archive_id = ANY($1::bigint[]) ORDER BY archive_id, ord",
+        list(archive_ids),
+    )
+    out: dict[int, list[ArchiveFile]] = {}
+    for r in rows:
+        out.setdefault(r["archive_id"], []).append(
+            ArchiveFile(r["file_id"], r["name"], r["size"], r["sha256"])
+        )
+    return out
+
+
 async def uploaded(db: Executor, file_ids: Sequence[int]) -> list[ArchiveFile]:
     """These files as stored (name, size, SHA-256), whoever may read them, in the order given."""
     rows = await db.fetch(
@@ -216,28 +250,54 @@ async def uploaded(db: Executor, file_ids: Sequence[int]) -> list[ArchiveFile]:
 
 
 async def search(
-    db: Executor, terms: Sequence[str], *, destroyed_too: bool, before: int | None, limit: int
+    db: Executor, tsquery: str | None, *, destroyed_too: bool, before: int | None, limit: int
 ) -> list[Record]:
-    """Records matching every term (a case-insensitive substring of the title, code, category,
-    document id or the document's number), newest first."""
+    """Records whose catalogue vector (title, code, document number, category) matches
+    `tsquery` (storage/text.py's `search_query`), best first then newest; None: all, newest
+    first."""
     rows = await db.fetch(
         f"""
         SELECT {_RECORD} FROM {_FROM}
-        LEFT JOIN documents d ON d.id = r.document_id
         WHERE ($1 OR r.state = 'kept') AND ($2::bigint IS NULL OR r.id < $2)
-          AND NOT EXISTS (
-              SELECT 1 FROM unnest($3::text[]) AS t(pattern)
-              WHERE concat_ws(' ', r.title, r.code, r.category, r.document_id::text, d.number)
-                    NOT ILIKE t.pattern
-          )
-        ORDER BY r.id DESC LIMIT $4
+          AND ($3::tsquery IS NULL OR r.search @@ $3::tsquery)
+        ORDER BY CASE WHEN $3::tsquery IS NULL THEN 0 ELSE ts_rank(r.search, $3::tsquery) END DESC,
+                 r.id DESC
+        LIMIT $4
         """,
         destroyed_too,
         before,
-        [_like(t) for t in terms],
+        tsquery,
         limit,
     )
     return [_record(r) for r in rows]
+
+
+async def unindexed(conn: asyncpg.Connection, limit: int) -> list[Unindexed]:
+    """Records without a catalogue vector yet (filed before it existed), locked."""
+    rows = await conn.fetch(
+        "SELECT r.id, r.title, r.code, r.category, d.number FROM archive_records r"
+        " LEFT JOIN documents d ON d.id = r.document_id WHERE r.search IS NULL"
+        " ORDER BY r.id LIMIT $1 FOR UPDATE OF r SKIP LOCKED",
+        limit,
+    )
+    return [Unindexed(**dict(r)) for r in rows]
+
+
+async def set_search(conn: asyncpg.Connection, vectors: Sequence[tuple[int, str]]) -> None:
+    await conn.execute(
+        "UPDATE archive_records r SET search = x.v::tsvector"
+        " FROM unnest($1::bigint[], $2::text[]) AS x(id, v) WHERE r.id = x.id",
+        [i for i, _ in vectors],
+        [v for _, v in vectors],
+    )
+
+
+async def cancel_jobs(conn: asyncpg.Connection, kind: str, keys: Sequence[str]) -> None:
+    """Drop these jobs of a kind in one statement (the records' appraisals, at destruction);
+    the set-based form of `Transaction.cancel`."""
+    await conn.execute(
+        "DELETE FROM jobs WHERE kind = $1 AND key = ANY($2::text[])", kind, list(keys)
+    )
 
 
 async def set_retention(
@@ -338,9 +398,12 @@ async def running_loan_ids(db: Executor, borrower_id: int, archive_ids: Sequence
     return {r["archive_id"] for r in rows}
 
 
-async def loan_by_instance(conn: asyncpg.Connection, instance_id: int) -> Loan | None:
+async def loan_by_instance(
+    conn: asyncpg.Connection, instance_id: int, *, lock: bool = True
+) -> Loan | None:
     row = await conn.fetchrow(
-        f"SELECT {_LOAN} FROM {_LOAN_FROM} WHERE l.instance_id = $1 FOR UPDATE OF l",
+        f"SELECT {_LOAN} FROM {_LOAN_FROM} WHERE l.instance_id = $1"
+        + (" FOR UPDATE OF l" if lock else ""),
         instance_id,
     )
     return None if row is None else _loan(row)

@@ -211,6 +211,13 @@ async def claim_remind(
     )
 
 
+async def carries_document(db: Executor, circulation_id: int) -> bool:
+    """Whether this circulation delivers an issued document (公文)."""
+    return bool(
+        await db.fetchval("SELECT 1 FROM documents WHERE circulation_id = $1", circulation_id)
+    )
+
+
 async def recall(conn: asyncpg.Connection, circulation_id: int) -> bool:
     status = await conn.execute(
         "UPDATE circulations SET recalled_at = now() WHERE id = $1 AND recalled_at IS NULL",

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from storage import archive as aq
 from storage.pool import Executor
 from storage.records import User
 
@@ -41,6 +42,9 @@ class Document(msgspec.Struct, frozen=True):
     handled_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    failed_step: str | None
+    failure: str | None
+    failed_at: datetime | None
 
 
 class DocFile(msgspec.Struct, frozen=True):
@@ -75,7 +79,8 @@ _COLS = (
     "d.id, d.kind, d.title, d.drafter_id, u.name AS drafter_name, d.department_id, d.to_users,"
     " d.to_departments, d.from_org, d.prefix, d.state, d.instance_id, d.year, d.seq, d.number,"
     " d.numbered_at, d.circulation_id, d.circulated_at, d.archive_id, d.archive_code,"
-    " d.filed_at, d.instruction, d.handling_at, d.handled_at, d.created_at, d.updated_at"
+    " d.filed_at, d.instruction, d.handling_at, d.handled_at, d.created_at, d.updated_at,"
+    " d.failed_step, d.failure, d.failed_at"
 )
 _FROM = "documents d JOIN users u ON u.id = d.drafter_id"
 
@@ -231,26 +236,25 @@ async def set_departments(
 
 async def number(conn: asyncpg.Connection, document_id: int, year: int) -> tuple[int, str] | None:
     """Give the document the next number of its prefix and year, unless it has one: the counter
-    moves only when the number is stored, in the same statement (no gap, no repeat)."""
+    moves in the transaction that stores the number (no gap, no repeat)."""
+    prefix = await conn.fetchval(
+        "SELECT prefix FROM documents WHERE id = $1 AND number IS NULL AND prefix IS NOT NULL"
+        " FOR UPDATE",
+        document_id,
+    )
+    if prefix is None:
+        return None
+    seq = await aq.next_in_series(conn, "document_counters", prefix, year)
     row = await conn.fetchrow(
-        """
-        WITH d AS (
-            SELECT id, prefix FROM documents WHERE id = $1 AND number IS NULL FOR UPDATE
-        ), c AS (
-            INSERT INTO document_counters (prefix, year, last) SELECT d.prefix, $2, 1 FROM d
-            ON CONFLICT (prefix, year) DO UPDATE SET last = document_counters.last + 1
-            RETURNING last
-        )
-        UPDATE documents x SET year = $2, seq = c.last,
-            number = x.prefix || '〔' || $2 || '〕' || c.last || '号',
-            numbered_at = now(), state = 'numbered', updated_at = now()
-        FROM c WHERE x.id = $1
-        RETURNING x.seq, x.number
-        """,
+        "UPDATE documents SET year = $2, seq = $3,"
+        " number = prefix || '〔' || $2::int || '〕' || $3::int || '号',"
+        " numbered_at = now(), state = 'numbered', updated_at = now()"
+        " WHERE id = $1 RETURNING seq, number",
         document_id,
         year,
+        seq,
     )
-    return None if row is None else (int(row["seq"]), str(row["number"]))
+    return int(row["seq"]), str(row["number"])
 
 
 async def mark_circulated(
@@ -274,6 +278,21 @@ async def mark_filed(
         archive_id,
         code,
     )
+
+
+async def mark_failed(
+    conn: asyncpg.Connection, document_id: int, from_state: str, step: str, error: str
+) -> bool:
+    """A step that can never be done: the document waiting for it is `failed` (once)."""
+    row = await conn.fetchval(
+        "UPDATE documents SET state = 'failed', failed_step = $3, failure = $4,"
+        " failed_at = now(), updated_at = now() WHERE id = $1 AND state = $2 RETURNING id",
+        document_id,
+        from_state,
+        step,
+        error[:2000],
+    )
+    return row is not None
 
 
 async def mark_handling(
@@ -458,11 +477,17 @@ async def listing(
     return [_doc(r) for r in rows]
 
 
-async def person(db: Executor, user_id: int) -> User | None:
-    """A user, deactivated ones too: a drafter who left still sends what was approved."""
-    row = await db.fetchrow(
+async def people(db: Executor, user_ids: Sequence[int]) -> list[User]:
+    """These users, deactivated ones too (a drafter who left still sends what was approved; a
+    requester who left is still named in the registers), in id order."""
+    rows = await db.fetch(
         "SELECT id, account, name, department_id, title, phone, email, roles, supervisor_id"
-        " FROM users WHERE id = $1",
-        user_id,
+        " FROM users WHERE id = ANY($1::bigint[]) ORDER BY id",
+        list(user_ids),
     )
-    return None if row is None else User(**{**dict(row), "roles": tuple(row["roles"])})
+    return [User(**{**dict(r), "roles": tuple(r["roles"])}) for r in rows]
+
+
+async def person(db: Executor, user_id: int) -> User | None:
+    found = await people(db, [user_id])
+    return found[0] if found else None

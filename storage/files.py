@@ -53,13 +53,13 @@ def _record(r: asyncpg.Record) -> FileRecord:
     )
 
 
-# Who may read a file: its uploader, whoever sent or received it in a page, and the sender and
-# recipients of a circulation carrying it (until it is recalled), whoever had a task on an
-# approval carrying it, whoever handles a received document carrying it, whoever may read a
-# library folder holding it, and for a record kept in
-# the archive its archivists and administrators and a borrower while an approved loan runs.
-# Each domain adds its branch here, so the rule lives in one query.
-_READABLE = """
+# Who may share a file (attach it to a page, a circulation, an approval, a document, a library
+# folder or an archive record): its uploader, whoever sent or received it in a page, and the
+# sender and recipients of a circulation carrying it (until it is recalled), whoever had a task
+# on an approval carrying it, whoever handles a received document carrying it, whoever may read a
+# library folder holding it, and for a record kept in the archive its archivists and
+# administrators. Each domain adds its branch here, so the rule lives in one query.
+_SHAREABLE = """
     f.uploader_id = $2
     OR EXISTS (
         SELECT 1 FROM pager_attachments a
@@ -96,14 +96,25 @@ _READABLE = """
     OR EXISTS (
         SELECT 1 FROM archive_files af
         JOIN archive_records ar ON ar.id = af.archive_id AND ar.state = 'kept'
+        JOIN users au ON au.id = $2 AND ('archivist' = ANY(au.roles) OR 'admin' = ANY(au.roles))
         WHERE af.file_id = f.id
-          AND (EXISTS (SELECT 1 FROM users au WHERE au.id = $2
-                       AND ('archivist' = ANY(au.roles) OR 'admin' = ANY(au.roles)))
-               OR EXISTS (SELECT 1 FROM archive_loans al
-                          WHERE al.archive_id = ar.id AND al.borrower_id = $2
-                            AND al.state = 'active' AND al.ends_at > now()))
     )
 """
+# Who may read it: those who may share it, and the borrower of a kept archive record while an
+# approved loan runs. A borrower reads, and does not pass it on: attached elsewhere, the file
+# would stay readable there after the loan ends.
+_READABLE = (
+    _SHAREABLE
+    + """
+    OR EXISTS (
+        SELECT 1 FROM archive_files af
+        JOIN archive_records ar ON ar.id = af.archive_id AND ar.state = 'kept'
+        JOIN archive_loans al ON al.archive_id = ar.id
+        WHERE af.file_id = f.id AND al.borrower_id = $2
+          AND al.state = 'active' AND al.ends_at > now()
+    )
+"""
+)
 
 
 async def readable(db: Executor, file_id: int, user_id: int) -> FileRecord | None:
@@ -117,6 +128,16 @@ async def readable_many(db: Executor, file_ids: list[int], user_id: int) -> list
     rows = await db.fetch(
         f"SELECT {_COLS} FROM files f WHERE f.id = ANY($1::bigint[]) AND ({_READABLE})"
         " ORDER BY f.id",
+        file_ids,
+        user_id,
+    )
+    return [_record(r) for r in rows]
+
+
+async def shareable_many(db: Executor, file_ids: list[int], user_id: int) -> list[FileRecord]:
+    """Those of these files the person may attach elsewhere (readable, not only on loan)."""
+    rows = await db.fetch(
+        f"SELECT {_COLS} FROM files f WHERE f.id = ANY($1::bigint[]) AND ({_SHAREABLE})",
         file_ids,
         user_id,
     )

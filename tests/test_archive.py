@@ -168,11 +168,27 @@ async def test_concurrent_filings_get_distinct_gapless_numbers(office: Office) -
     assert numbers == list(range(1, 13))
 
 
+async def _document(office: Office, file_id: str) -> str:
+    """A document li issues (in its approval: nothing files it meanwhile)."""
+    issued = await office.ok(
+        "li",
+        "document.issue",
+        {
+            "title": "关于做好档案工作的通知",
+            "file_ids": [file_id],
+            "to": [office.user_ids["zhang"]],
+            "client_msg_id": f"doc-{file_id}",
+        },
+    )
+    return str(issued["document_id"])
+
+
 async def test_a_document_is_filed_once(office: Office) -> None:
     await _with_archivists(office)
     services = office.server.services
     li_tab = await office.tab("li")
     file_id = int(await _upload(office, "li", b"the document"))
+    document_id = await _document(office, str(file_id))
     results = []
     for _ in range(2):
         async with services.stream.transaction() as tx:
@@ -180,10 +196,11 @@ async def test_a_document_is_filed_once(office: Office) -> None:
                 await archive.file_document(
                     services,
                     tx,
-                    document_id=77,
+                    document_id=int(document_id),
                     title="江州市人民政府办公室关于做好档案工作的通知",
                     file_ids=[file_id],
                     filed_by=int(office.user_ids["li"]),
+                    year=None,
                 )
             )
     assert results[0] == results[1]
@@ -191,7 +208,7 @@ async def test_a_document_is_filed_once(office: Office) -> None:
     assert code == f"J001-文书·{YEAR}-D30-0001"
     assert await _records(office) == 1
     ev = await li_tab.wait_for("archive.filed")
-    assert ev["data"]["document_id"] == "77"
+    assert ev["data"]["document_id"] == document_id
     assert len(li_tab.durable("archive.filed")) == 1
 
     # Filed by hand with the same document: a conflict naming the first record.
@@ -199,11 +216,18 @@ async def test_a_document_is_filed_once(office: Office) -> None:
     env = await office.call(
         "sun",
         "archive.file",
-        {"title": "再次", "file_ids": [other], "retention": "D30", "document_id": "77"},
+        {"title": "再次", "file_ids": [other], "retention": "D30", "document_id": document_id},
     )
     assert env["error"]["code"] == "conflict"
     assert env["error"]["details"] == {"archive_id": str(archive_id), "code": code}
     assert await _records(office) == 1
+    # A document that does not exist is not filed.
+    env = await office.call(
+        "sun",
+        "archive.file",
+        {"title": "无", "file_ids": [other], "retention": "D30", "document_id": "987654"},
+    )
+    assert env["error"]["code"] == "not_found"
 
 
 # --- the catalogue ---------------------------------------------------------------------------------
@@ -223,7 +247,14 @@ async def test_all_staff_search_the_catalogue_but_only_the_allowed_open_a_record
     assert await titles("li", "预算 report") == ["2026年度预算 Annual REPORT"]  # every term
     assert await titles("li", "会计") == ["预算执行情况"]  # the category
     assert await titles("li", budget["code"]) == ["2026年度预算 Annual REPORT"]  # the code
-    assert await titles("li", "%") == []  # LIKE's wildcards are plain characters
+    assert await titles("li", "%") == []  # punctuation alone finds nothing
+    assert await titles("li", "预") == [
+        "预算执行情况",
+        "2026年度预算 Annual REPORT",
+    ]  # one character
+    assert await titles("li", "年度") == ["2026年度预算 Annual REPORT"]
+    assert await titles("li", "算执") == ["预算执行情况"]
+    assert await titles("li", "report 2026") == ["2026年度预算 Annual REPORT"]
     assert len(await titles("li", "")) == 3
     listed = (await office.ok("li", "archive.list", {"limit": 2}))["records"]
     assert len(listed) == 2
@@ -238,6 +269,11 @@ async def test_all_staff_search_the_catalogue_but_only_the_allowed_open_a_record
     assert await _error(office, "li", "archive.files", ref) == "forbidden"
     assert await _error(office, "li", "archive.get", {"archive_id": "999999"}) == "not_found"
     assert (await office.ok("qian", "archive.files", ref))["files"]
+
+    # Best match first, then newest: a title hit above category hits, though older.
+    await _filed(office, "会计制度汇编", "D10")
+    await _filed(office, "差旅报销", "D10", category="会计")
+    assert await titles("li", "会计") == ["会计制度汇编", "差旅报销", "预算执行情况"]
 
 
 # --- loans -----------------------------------------------------------------------------------------
@@ -467,11 +503,43 @@ async def test_destruction_runs_through_an_approval_into_a_register_that_finds_a
         "state"
     ] == "kept"
 
+    # Destroyed, a record is the archivists' alone: its filer, no longer one, cannot open it
+    # (a kept one they filed, still).
+    admin = await office.server.login(ADMIN)
+    body = {
+        "departments": Office.DEPARTMENTS,
+        "users": [
+            {
+                "account": "sun",
+                "name": "孙兰",
+                "department_key": "office",
+                "title": "科员",
+                "roles": ["staff"],
+                "password_hash": office.server.password_hash,
+                "supervisor_account": "chen",
+            }
+        ],
+    }
+    status, env = await office.server.post(
+        "/api/v1/admin/import", body, token=admin["access_token"]
+    )
+    assert status == 200 and env["ok"], env
+    assert await _error(office, "sun", "archive.get", {"archive_id": a["archive_id"]}) == (
+        "forbidden"
+    )
+    assert await office.ok("sun", "archive.get", {"archive_id": keep["archive_id"]})
+    hits = (await office.ok("sun", "archive.search", {"query": "一九九九"}))["hits"]
+    assert hits == []
+    # The register names its requester after they left.
+    await office.ok(ADMIN, "admin.users.deactivate", {"user_id": office.user_ids["sun"]})
+    entries = (await office.ok("qian", "archive.register", {}))["entries"]
+    assert entries[1]["requester"] == {"id": office.user_ids["sun"], "name": "孙兰"}
+
     # An edit made in the database is found.
     await office.server.services.pool.execute(
         "UPDATE archive_register SET title = '篡改' WHERE seq = 1"
     )
-    assert await office.ok("sun", "archive.verify_register", {}) == {
+    assert await office.ok("qian", "archive.verify_register", {}) == {
         "intact": False,
         "entries": 2,
         "broken_at": 1,
@@ -513,6 +581,8 @@ async def test_bad_input_is_a_clear_error_and_changes_nothing(office: Office) ->
         ("sun", "archive.get", {"archive_id": "999999"}, "not_found"),
         ("li", "archive.get", {"archive_id": ref}, "forbidden"),
         ("li", "archive.search", {"query": "a " * 11}, "bad_request"),
+        ("sun", "archive.register", {"before": 99999999999}, "bad_request"),
+        ("sun", "archive.register", {"before": 0}, "bad_request"),
     ]
     pool = office.server.services.pool
     before = await pool.fetchval(
@@ -531,3 +601,120 @@ async def test_bad_input_is_a_clear_error_and_changes_nothing(office: Office) ->
     counter = await pool.fetchval("SELECT last FROM archive_counters WHERE year = $1", YEAR)
     assert counter == 1  # no number was spent on a refused filing
     assert re.fullmatch(r"J001-文书·\d{4}-D30-0001", filed["code"])
+
+
+# --- a loan reads, and does not pass on ----------------------------------------------------------
+async def test_a_borrower_reads_the_files_and_cannot_attach_them_elsewhere(office: Office) -> None:
+    await _with_archivists(office)
+    li_tab = await office.tab("li")
+    filed = await _filed(office, "机要文件")
+    file_id = filed["files"][0]["file_id"]
+    loan = await office.ok(
+        "li", "archive.borrow", {"archive_id": filed["archive_id"], "reason": "查阅", "days": 1}
+    )
+    await _act(office, "li", loan["instance_id"], "wang")
+    await _act(office, "li", loan["instance_id"], "qian")
+    await li_tab.wait_for("archive.loan_started", timeout=10)
+    assert await _download(office, "li", file_id) == 200
+
+    folder = await office.ok("li", "library.folder.create", {"name": "我的"})
+    zhang = office.user_ids["zhang"]
+    attempts: list[tuple[str, dict[str, Any]]] = [
+        ("library.add", {"folder_id": folder["folder_id"], "file_id": file_id}),
+        (
+            "circulation.create",
+            {
+                "title": "看",
+                "body": "x",
+                "to": [zhang],
+                "attachments": [file_id],
+                "client_msg_id": "c-loan",
+            },
+        ),
+        (
+            "document.issue",
+            {"title": "转发", "file_ids": [file_id], "to": [zhang], "client_msg_id": "d-loan"},
+        ),
+    ]
+    for name, payload in attempts:
+        assert await _error(office, "li", name, payload) == "not_found", name
+    assert await _download(office, "zhang", file_id) == 404
+    # An archivist may attach it (to a new record, say).
+    again = await office.ok(
+        "qian", "archive.file", {"title": "副本", "file_ids": [file_id], "retention": "D10"}
+    )
+    assert again["archive_id"]
+
+
+async def test_a_loan_approved_while_its_record_is_destroyed_is_refused(office: Office) -> None:
+    """The approval of a loan waits for a destruction of its record holding the record's lock
+    (as `_destroy` does), then sees it destroyed: no loan of a destroyed record runs."""
+    await _with_archivists(office)
+    filed = await _filed(office, "待销毁")
+    archive_id = int(filed["archive_id"])
+    loan = await office.ok(
+        "li", "archive.borrow", {"archive_id": filed["archive_id"], "reason": "查", "days": 1}
+    )
+    services = office.server.services
+    event = {
+        "data": {"key": "archive_borrow", "instance_id": loan["instance_id"], "state": "approved"}
+    }
+
+    async def approve() -> None:
+        async with services.stream.transaction() as tx:
+            await archive.loans_decided(services, tx, [event])
+
+    async with services.pool.acquire() as conn:
+        destroying = conn.transaction()
+        await destroying.start()
+        await conn.execute("SELECT id FROM archive_records WHERE id = $1 FOR UPDATE", archive_id)
+        await conn.execute(
+            "UPDATE archive_records SET state = 'destroyed', destroyed_at = now() WHERE id = $1",
+            archive_id,
+        )
+        approving = asyncio.create_task(approve())
+        await asyncio.sleep(0.5)
+        await destroying.commit()
+    await approving
+    state = await services.pool.fetchval(
+        "SELECT state FROM archive_loans WHERE id = $1", int(loan["loan_id"])
+    )
+    assert state == "refused"
+
+
+async def test_a_download_is_revalidated_at_each_use(office: Office) -> None:
+    """No browser keeps serving a file after its reader lost it: `no-cache`, with an ETag that
+    makes asking again cheap while access lasts."""
+    await _with_archivists(office)
+    file_id = await _upload(office, "sun", b"revalidated")
+    sun = await office.person("sun")
+    li = await office.person("li")
+    url = office.server.url + f"/api/v1/files/{file_id}"
+    headers = {"Authorization": f"Bearer {sun.token}"}
+    async with office.server.http.get(url, headers=headers) as resp:
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "private, no-cache"
+        etag = resp.headers["ETag"]
+    async with office.server.http.get(url, headers={**headers, "If-None-Match": etag}) as resp:
+        assert resp.status == 304 and await resp.read() == b""
+    li_headers = {"Authorization": f"Bearer {li.token}", "If-None-Match": etag}
+    async with office.server.http.get(url, headers=li_headers) as resp:
+        assert resp.status == 404
+
+
+async def test_records_filed_before_the_catalogue_search_are_indexed_by_a_job(
+    office: Office,
+) -> None:
+    await _with_archivists(office)
+    await _filed(office, "旧档案")
+    pool = office.server.services.pool
+    await pool.execute("UPDATE archive_records SET search = NULL")  # as the migration finds them
+    assert (await office.ok("li", "archive.search", {"query": "旧档"}))["hits"] == []
+    await pool.execute(
+        "INSERT INTO jobs (kind, key, payload) VALUES ('archive.reindex', 'backfill', '{}')"
+    )
+
+    async def found() -> bool:
+        return bool((await office.ok("li", "archive.search", {"query": "旧档"}))["hits"])
+
+    await eventually(found, timeout=10)

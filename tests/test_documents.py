@@ -14,8 +14,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pytest
 
 from handlers import documents
+from server.jobs import GiveUp
 from storage import documents as dq
 from tests.support import ADMIN, Client, Office, eventually
 
@@ -248,7 +250,8 @@ async def test_numbers_follow_the_department_prefix_gapless_per_prefix(office: O
     ]
     assert numbers == [f"江办发〔{YEAR}〕1号", f"江办发〔{YEAR}〕2号", f"江财发〔{YEAR}〕1号"]
 
-    # A prefix chosen at issue must be one the administrator configured.
+    # A prefix chosen at issue must be one the administrator configured, and the drafter's own
+    # unless they are a document officer or an administrator.
     env = await _call(
         office,
         "li",
@@ -262,7 +265,20 @@ async def test_numbers_follow_the_department_prefix_gapless_per_prefix(office: O
         },
     )
     assert env["error"]["code"] == "bad_request"
-    chosen = await _issue(office, "li", prefix="江财发")
+    env = await _call(
+        office,
+        "li",
+        "document.issue",
+        {
+            "title": "试",
+            "file_ids": [await _upload(office, "li")],
+            "to": [office.user_ids["zhang"]],
+            "prefix": "江财发",
+            "client_msg_id": "foreign-prefix",
+        },
+    )
+    assert env["error"]["code"] == "forbidden"
+    chosen = await _issue(office, "sun", prefix="江财发")
     assert chosen["prefix"] == "江财发"
 
 
@@ -563,3 +579,158 @@ async def test_only_those_concerned_see_a_document(office: Office) -> None:
     assert [d["state"] for d in (await _ok(office, "li", "document.list", {}))["items"]] == [
         "filed"
     ]
+
+
+async def test_what_was_accepted_at_issue_goes_out_although_the_drafter_lost_it_meanwhile(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """li issues a file zhang circulated to him; during the approval zhang recalls it (li may
+    no longer read it) and the recipients' cap is lowered below the document's: the document
+    is still circulated with its file to all of them and filed. Its delivery cannot be
+    recalled."""
+    await _org(office)
+    fid = await _upload(office, "zhang", "来自张伟")
+    c = await _ok(
+        office,
+        "zhang",
+        "circulation.create",
+        {
+            "title": "材料",
+            "body": "x",
+            "to": [office.user_ids["li"]],
+            "attachments": [fid],
+            "client_msg_id": "c-1",
+        },
+    )
+    issued = await _issue(office, file_ids=[fid])
+    await _ok(office, "zhang", "circulation.recall", {"circulation_id": c["circulation_id"]})
+    li = await office.person("li")
+    assert (await office.server.download(li.token, fid))[0] == 404
+    monkeypatch.setattr(documents.circulation, "MAX_RECIPIENTS", 1)
+    assert await _act(office, issued["instance_id"]) == "approved"
+    await _state_is(office, issued["document_id"], "filed", timeout=15)
+    doc = await _document(office, ADMIN, issued["document_id"])
+    assert doc["receipts"] == {"unopened": 2, "opened": 0, "confirmed": 0}
+    zhao = await office.person("zhao")
+    assert (await office.server.download(zhao.token, fid))[0] == 200
+
+    env = await _call(office, "li", "circulation.recall", {"circulation_id": doc["circulation_id"]})
+    assert env["error"]["code"] == "conflict"
+    opened = await _ok(
+        office, "zhao", "circulation.open", {"circulation_id": doc["circulation_id"]}
+    )
+    assert opened["recalled"] is False
+
+
+async def test_a_step_that_can_never_be_done_leaves_the_document_failed_and_says_so(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _org(office)
+
+    async def broken(*args: Any, **kw: Any) -> tuple[int, int]:
+        raise GiveUp("the circulation cannot be made")
+
+    monkeypatch.setattr(documents.circulation, "create_circulation", broken)
+    li_tab = await office.tab("li")
+    issued = await _issue(office)
+    doc_id = issued["document_id"]
+    assert await _act(office, issued["instance_id"]) == "approved"
+    failed = await li_tab.wait_for(
+        lambda e: e["type"] == "document.updated" and e["data"]["state"] == "failed", timeout=15
+    )
+    assert failed["data"]["document_id"] == doc_id
+    assert failed["data"]["failed_step"] == "circulate"
+    doc = await _document(office, "li", doc_id)
+    assert doc["state"] == "failed" and doc["number"] == f"办发〔{YEAR}〕1号"
+    assert doc["failure"]["step"] == "circulate"
+    assert "cannot be made" in doc["failure"]["error"]
+    assert doc["circulation_id"] is None and doc["archive_id"] is None
+
+
+async def test_only_the_departments_prefix_unless_an_officer_or_administrator(
+    office: Office,
+) -> None:
+    await _org(office)
+    await _ok(
+        office,
+        ADMIN,
+        "document.prefix.set",
+        {"department_id": office.departments["finance"], "prefix": "财发"},
+    )
+    env = await _call(
+        office,
+        "li",  # in 综合科: the default 办发 applies to him
+        "document.issue",
+        {
+            "title": "借用财务科的代字",
+            "file_ids": [await _upload(office, "li")],
+            "to": [office.user_ids["zhang"]],
+            "prefix": "财发",
+            "client_msg_id": "other-prefix",
+        },
+    )
+    assert env["error"]["code"] == "forbidden"
+    assert (await _issue(office, "li", prefix="办发"))["prefix"] == "办发"  # his own, named
+    assert (await _issue(office, "sun", prefix="财发"))["prefix"] == "财发"  # a document officer
+    assert (await _issue(office, "zhao", prefix="财发"))["prefix"] == "财发"  # finance's own
+
+
+async def test_a_document_is_filed_under_its_numbers_year(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Numbered on 31 December, filed on 1 January: the record is the number's year's."""
+    await _org(office)
+    years = iter([YEAR - 1])
+
+    def local_year(services: Any) -> int:
+        return next(years, YEAR)
+
+    monkeypatch.setattr(documents.archive, "local_year", local_year)
+    issued = await _issue(office)
+    assert await _act(office, issued["instance_id"]) == "approved"
+    await _state_is(office, issued["document_id"], "filed", timeout=15)
+    doc = await _document(office, ADMIN, issued["document_id"])
+    assert doc["number"] == f"办发〔{YEAR - 1}〕1号"
+    assert f"·{YEAR - 1}-D30-" in doc["archive_code"]
+
+
+async def test_an_archivist_files_a_document_only_as_it_is(office: Office) -> None:
+    """archive.file's document_id: a document that exists, has its number, is not filed yet,
+    with its own files."""
+    await _org(office)
+    issued = await _issue(office)
+    doc_id = issued["document_id"]
+    own = (await _document(office, ADMIN, doc_id))["files"][0]["file_id"]
+    other = await _upload(office, "zhou", "无关")
+
+    async def file(document_id: str, file_id: str) -> dict[str, Any]:
+        body = {"title": "归档", "file_ids": [file_id], "retention": "D30"}
+        return await _call(office, "zhou", "archive.file", {**body, "document_id": document_id})
+
+    assert (await file("987654", other))["error"]["code"] == "not_found"
+    assert (await file(doc_id, other))["error"]["code"] == "conflict"  # no number yet
+    async with office.server.services.pool.acquire() as conn, conn.transaction():
+        await dq.number(conn, int(doc_id), YEAR)  # numbered, not yet filed
+    env = await file(doc_id, other)
+    assert env["error"]["code"] == "bad_request"  # not its file
+    zhou = await office.person("zhou")
+    await _ok(
+        office,
+        "li",
+        "circulation.create",
+        {  # zhou may now share li's file
+            "title": "原件",
+            "body": "x",
+            "to": [office.user_ids["zhou"]],
+            "attachments": [own],
+            "client_msg_id": "own-1",
+        },
+    )
+    assert (await office.server.download(zhou.token, own))[0] == 200
+    filed = await file(doc_id, own)
+    assert filed["ok"], filed
+    assert f"·{YEAR}-D30-" in filed["data"]["code"]
+    again = await file(doc_id, own)
+    assert again["error"]["code"] == "conflict"
+    hits = (await _ok(office, "zhou", "archive.search", {"query": f"办发〔{YEAR}〕1号"}))["hits"]
+    assert [h["archive_id"] for h in hits] == [filed["data"]["archive_id"]]
