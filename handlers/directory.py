@@ -83,7 +83,7 @@ async def users(ctx: Ctx, p: Users) -> dict[str, Any]:
         before=int(p.before) if p.before else None,
         limit=p.limit,
     )
-    presence = ctx.services.hub.presence_of(u.id for u in found)
+    presence = await ctx.services.hub.presence_anywhere(u.id for u in found)
     wheres = await pq.whereabouts_of(ctx.db, [u.id for u in found])
     return {
         "users": [

@@ -204,8 +204,8 @@ async def meeting_join(ctx: Ctx, p: MeetingRef) -> dict[str, Any]:
     m = await _meeting(ctx, p.meeting_id)
     hub = ctx.services.hub
     if ctx.conn is not None and m.closed_at is None:
-        first_tab = ctx.user.id not in hub.users_in(room(m.id))
-        hub.subscribe(ctx.conn, room(m.id))
+        first_tab = ctx.user.id not in await hub.room_users(room(m.id))
+        await hub.join_room(ctx.conn, room(m.id))
         if first_tab:
             await q.enter(ctx.db, m.id, ctx.user.id)
             await hub.to_topic(
@@ -217,7 +217,7 @@ async def meeting_join(ctx: Ctx, p: MeetingRef) -> dict[str, Any]:
         "meeting": meeting_view(m, people),
         "messages": [said_view(m.id, s) for s in await q.transcript(ctx.db, m.id, RECENT)],
         "marks": [_mark_view(m.id, k) for k in await q.marks(ctx.db, m.id)],
-        "present": [str(u) for u in sorted(hub.users_in(room(m.id)))],
+        "present": [str(u) for u in sorted(await hub.room_users(room(m.id)))],
     }
 
 
@@ -225,14 +225,14 @@ async def meeting_join(ctx: Ctx, p: MeetingRef) -> dict[str, Any]:
 async def meeting_leave(ctx: Ctx, p: MeetingRef) -> dict[str, Any]:
     m = await _meeting(ctx, p.meeting_id)
     if ctx.conn is not None:
-        ctx.services.hub.unsubscribe(ctx.conn, room(m.id))
+        await ctx.services.hub.leave_room(ctx.conn, room(m.id))
         await _left(ctx.services, ctx.user.id, m.id)
     return {"meeting_id": p.meeting_id}
 
 
 async def _left(services: Services, user_id: int, meeting_id: int) -> None:
     """The user's last tab left the room: their stay ends and the room hears it."""
-    if user_id in services.hub.users_in(room(meeting_id)):
+    if user_id in await services.hub.room_users(room(meeting_id)):
         return
     await q.leave(services.pool, meeting_id, user_id)
     await services.hub.to_topic(

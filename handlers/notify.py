@@ -175,11 +175,9 @@ async def text_offline(
     """One SMS each, in the caller's transaction, to those of these people who are not online,
     have a phone and have not turned SMS off (with `pager_rules` also: not in their quiet hours,
     none within the digest window). Returns how many were texted."""
-    offline = [
-        s
-        for s in await dq.sms_targets(tx.conn, user_ids)
-        if services.hub.presence(s.user_id) == "offline"
-    ]
+    targets = await dq.sms_targets(tx.conn, user_ids)
+    presence = await services.hub.presence_anywhere(s.user_id for s in targets)
+    offline = [s for s in targets if presence[s.user_id] == "offline"]
     if pager_rules:
         allowed = set(await may_text_now(services, tx, [s.user_id for s in offline]))
         offline = [s for s in offline if s.user_id in allowed]
@@ -267,7 +265,7 @@ async def _email_check(services: Services, tx: Transaction, user_id: int) -> Non
     """Offline for LIAISON_EMAIL_OFFLINE_S with unread pages: one digest e-mail, at most one per
     LIAISON_EMAIL_DIGEST_S. Someone online reads them in the browser and gets none."""
     cfg = services.config
-    if services.hub.presence(user_id) != "offline":
+    if not await services.hub.is_offline(user_id):
         # Reading in the browser now; if they leave with pages still unread, look again later.
         if await q.unread_not_emailed(tx.conn, user_id):
             due = utcnow() + timedelta(seconds=cfg.email_offline_s)

@@ -178,7 +178,10 @@ async def _send_together(services: Services, pages: list[Page]) -> list[dict[str
     keys = [p.key for p in unique]
     ids = await services.ids(q.PAGE_IDS).take(services.pool, len(unique))
     sent_at = utcnow()
-    answers = [_answer(services, p, i, sent_at) for p, i in zip(unique, ids, strict=True)]
+    online = await services.hub.presence_anywhere(
+        {r.id for p in unique if p.via != "sms" for r in p.recipients}
+    )
+    answers = [_answer(p, i, sent_at, online) for p, i in zip(unique, ids, strict=True)]
     encoded = [msgspec.json.encode(a) for a in answers]
     pairs = list(zip(unique, ids, strict=True))
     try:
@@ -233,16 +236,16 @@ async def _store(
     )
 
 
-def _answer(services: Services, page: Page, message_id: int, sent_at: datetime) -> dict[str, Any]:
+def _answer(
+    page: Page, message_id: int, sent_at: datetime, presence: dict[int, str]
+) -> dict[str, Any]:
     if page.via == "sms":
         return {"message_id": str(message_id), "reply_to": str(page.reply_to)}
-    hub = services.hub
     return {
         "message_id": str(message_id),
         "sent_at": sent_at,
         "recipients": [
-            {"user_id": str(r.id), "online": hub.presence(r.id) != "offline"}
-            for r in page.recipients
+            {"user_id": str(r.id), "online": presence[r.id] != "offline"} for r in page.recipients
         ],
     }
 

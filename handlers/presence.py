@@ -200,6 +200,7 @@ async def whereabouts_board(ctx: Ctx, p: Board) -> dict[str, Any]:
         ctx.services.hub.subscribe(ctx.conn, board_topic(department_id))
     members = await q.board(ctx.db, department_id)
     hub = ctx.services.hub
+    presence = await hub.presence_anywhere(m.user.id for m in members)
     return {
         "department_id": p.department_id,
         "members": [
@@ -211,7 +212,7 @@ async def whereabouts_board(ctx: Ctx, p: Board) -> dict[str, Any]:
                     "department_id": str(m.user.department_id),
                     "phone": m.user.phone,
                 },
-                "presence": hub.presence(m.user.id),
+                "presence": presence[m.user.id],
                 "last_seen": hub.last_seen.get(m.user.id, m.last_seen),
                 "whereabouts": whereabouts_view(m.whereabouts),
                 "notes_waiting": m.notes_waiting,

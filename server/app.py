@@ -34,6 +34,7 @@ from handlers import (
 from server import connection_commands, sms_inbound
 from server.auth import SESSION_REVOKED, Auth, hash_password
 from server.bus import Bus
+from server.cluster import Cluster, RedisRateLimiter
 from server.commands import Registry
 from server.config import Config
 from server.eio import settle
@@ -48,6 +49,7 @@ from server.metrics import Metrics
 from server.outbox import SEND as OUTBOX_SEND
 from server.outbox import Outbox
 from server.outbox import jobs as outbox_jobs
+from server.redis_bus import RedisBus
 from server.services import Services
 from server.sms import LogGateway, make_gateway, render_dev_page
 from server.sockets import attach, build_sio
@@ -136,7 +138,22 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     pool = app[POOL]
     sio = app[SIO]
     metrics = Metrics()
-    bus = Bus()
+    bus: Bus
+    cluster: Cluster | None = None
+    if config.redis_url:
+        bus = RedisBus(
+            config.redis_url,
+            ping_s=config.bus_ping_s,
+            ping_timeout_s=3 * config.bus_ping_s,
+            metrics=metrics,
+        )
+        cluster = Cluster(bus.redis, bus.node_id, lease_s=config.presence_lease_s)
+        limiter: RateLimiter = RedisRateLimiter(
+            bus.redis, config.rate_per_s, config.rate_burst, breaker=cluster.breaker
+        )
+    else:
+        bus = Bus()
+        limiter = RateLimiter(config.rate_per_s, config.rate_burst)
     await bus.start()
     stream = Stream(pool, bus, replay_limit=config.replay_limit)
     auth = Auth(
@@ -148,6 +165,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     await auth.load_revoked()
     hub = Hub(sio, stream, bus, metrics)
+    if isinstance(bus, RedisBus):
+        hub.cluster = cluster
+        bus.on_hint = hub.hinted
+        bus.recovered.append(hub.sweep)
+        await hub.heartbeat()
     gateway = make_gateway(config.sms_gateway, config.resolved_sms_secret())
     features = app[FEATURES_KEY]
     outbox = Outbox(
@@ -166,7 +188,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         hub=hub,
         jobs=jobs,
         registry=Registry([f.commands for f in features]),
-        limiter=RateLimiter(config.rate_per_s, config.rate_burst),
+        limiter=limiter,
         metrics=metrics,
         sio=sio,
         outbox=outbox,
@@ -182,8 +204,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await hub.drop(conn)
 
     bus.on(SESSION_REVOKED, on_revoked)
+    if isinstance(bus, RedisBus):
+        # A revocation published while Redis was away is in PostgreSQL: read it from there.
+        bus.recovered.append(functools.partial(_drop_revoked, services))
     app[SERVICES] = services
     yield
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            await cluster.leave()
     await bus.stop()
     await gateway.close()
 
@@ -221,6 +249,18 @@ async def _sweep(services: Services) -> None:
         await services.hub.drop(conn)
     services.limiter.sweep()
     services.auth.forget_old_revocations()
+    if services.hub.cluster is not None:
+        await _drop_revoked(services)
+
+
+async def _drop_revoked(services: Services) -> None:
+    """With several nodes: sessions revoked on another node whose message did not arrive
+    (Redis was away) are found in the database, and their sockets here dropped."""
+    await services.auth.load_revoked()
+    revoked = services.auth.revoked
+    for conn in [c for c in services.hub.by_sid.values() if c.session_id in revoked]:
+        log.info("disconnecting socket of revoked session, user %s", conn.user_id)
+        await services.hub.drop(conn)
 
 
 async def _prune(services: Services) -> None:
@@ -252,6 +292,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         _every(config.token_sweep_s, lambda: _sweep(services), "sweep")(),
         _every(3600, lambda: _prune(services), "prune")(),
     ]
+    if services.hub.cluster is not None:
+        hub = services.hub
+        loops.append(_every(config.sweep_s, hub.sweep, "stream sweep")())
+        loops.append(_every(config.presence_lease_s / 3, hub.heartbeat, "node lease")())
     for feature in app[FEATURES_KEY]:
         for seconds, chore in feature.chores:
             name = f"{feature.name}.{chore.__name__}"

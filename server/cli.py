@@ -59,7 +59,14 @@ def _config(args: argparse.Namespace) -> Config:
 GC_THRESHOLDS = (10_000, 10, 100)
 
 
-def run(make_app: Callable[[], web.Application], name: str, host: str, port: int) -> None:
+def run(
+    make_app: Callable[[], web.Application],
+    name: str,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+) -> None:
     """Serve an app the way Liaison is served (the benchmark's floor is served the same way, so
     the two differ only in the app): uvloop, the collector settings, a deep listen queue."""
     from aiohttp import web
@@ -84,15 +91,31 @@ def run(make_app: Callable[[], web.Application], name: str, host: str, port: int
         # kernel drops the rest, and they come back only after TCP's 1, 3, 7, 15 s retries.
         # The kernel caps this at net.core.somaxconn.
         backlog=65535,
+        # Workers of `serve --workers N` (server/supervisor.py) share the port.
+        reuse_port=reuse_port or None,
     )
 
 
-def serve(config: Config) -> None:
+def serve(config: Config, flags: dict[str, object] | None = None, log_level: str = "INFO") -> None:
     from server.app import create_app
 
     if config.workers > 1:
-        sys.exit("--workers above 1 needs the Redis bus, which this build does not include yet.")
-    run(lambda: create_app(config), "Liaison", config.host, config.port)
+        if not config.redis_url:
+            sys.exit(
+                "--workers above 1 needs LIAISON_REDIS_URL (or --redis-url): the processes "
+                "share pushes, presence and rate limits through Redis."
+            )
+        from server.supervisor import supervise
+
+        asyncio.run(supervise(config, flags or {}, log_level))
+        return
+    run(
+        lambda: create_app(config),
+        "Liaison",
+        config.host,
+        config.port,
+        reuse_port=config.reuse_port,
+    )
 
 
 async def _seed_demo(config: Config) -> None:
@@ -133,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     configure(args.log_level)
     config = _config(args)
     if args.command == "serve":
-        serve(config)
+        serve(config, vars(args), args.log_level)
     elif args.command == "seed":
         if not args.demo:
             sys.exit(

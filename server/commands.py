@@ -206,7 +206,7 @@ class Registry:
                 )
             if cmd is None:
                 raise AppError("not_found", f"unknown command: {str(name)[:100]}")
-            wait = services.limiter.take(user.id)
+            wait = await services.limiter.acquire(user.id)
             if wait:
                 raise AppError(
                     "rate_limited",
@@ -244,10 +244,10 @@ class Registry:
         return True
 
     @staticmethod
-    def refuse(services: Services, user_id: int, err: AppError) -> dict[str, Any]:
+    async def refuse(services: Services, user_id: int, err: AppError) -> dict[str, Any]:
         """The answer to a frame refused before it became a command, taken from the sender's
         rate like a command, and counted."""
-        wait = services.limiter.take(user_id)
+        wait = await services.limiter.acquire(user_id)
         if wait:
             err = AppError(
                 "rate_limited", "too many commands", {"retry_after_s": max(0.001, round(wait, 3))}

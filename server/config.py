@@ -26,6 +26,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    # Bind with SO_REUSEPORT, so several processes share the port (set for `--workers` ones).
+    reuse_port: bool = False
     data_dir: Path = Path("./.liaison")
     database_url: str | None = None
     redis_url: str | None = None
@@ -65,6 +67,12 @@ class Config:
     max_connections_per_user: int = 20
     # How often sockets are checked for an expired access token (the contract allows 60 s).
     token_sweep_s: float = 10
+    # Several nodes (LIAISON_REDIS_URL): how often each node compares its users' head seqs with
+    # what it pushed (bounds the delay of a lost hint), how long a node's presence lease lasts
+    # (a dead node's users go offline after it), and how often the bus pings itself.
+    sweep_s: float = 3
+    presence_lease_s: float = 10
+    bus_ping_s: float = 1
     web_dist: Path = field(
         default_factory=lambda: Path(__file__).resolve().parent.parent / "web" / "dist"
     )
@@ -75,6 +83,7 @@ class Config:
             host=_env("LIAISON_HOST", cls.host),
             port=_env("LIAISON_PORT", cls.port, int),
             workers=_env("LIAISON_WORKERS", cls.workers, int),
+            reuse_port=_env("LIAISON_REUSE_PORT", cls.reuse_port, lambda v: v not in ("0", "")),
             data_dir=_env("LIAISON_DATA_DIR", cls.data_dir, Path),
             database_url=_env("LIAISON_DATABASE_URL", None),
             redis_url=_env("LIAISON_REDIS_URL", None),
@@ -105,6 +114,9 @@ class Config:
                 "LIAISON_CIRCULATION_REMIND_BEFORE_S", cls.circulation_remind_before_s, float
             ),
             allowed_origins=_env("LIAISON_ALLOWED_ORIGINS", (), _origins),
+            sweep_s=_env("LIAISON_SWEEP_S", cls.sweep_s, float),
+            presence_lease_s=_env("LIAISON_PRESENCE_LEASE_S", cls.presence_lease_s, float),
+            bus_ping_s=_env("LIAISON_BUS_PING_S", cls.bus_ping_s, float),
             event_retention_days=_env(
                 "LIAISON_EVENT_RETENTION_DAYS", cls.event_retention_days, float
             ),

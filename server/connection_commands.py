@@ -59,4 +59,4 @@ class PresenceIdle(Input):
 async def presence_idle(ctx: Ctx, p: PresenceIdle) -> dict[str, str]:
     conn = _socket(ctx)
     await ctx.services.hub.set_idle(conn, p.idle)
-    return {"presence": ctx.services.hub.presence(ctx.user.id)}
+    return {"presence": (await ctx.services.hub.presence_anywhere([ctx.user.id]))[ctx.user.id]}

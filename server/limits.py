@@ -22,6 +22,10 @@ class RateLimiter:
         self._buckets[key] = (tokens, now)
         return (1 - tokens) / self.rate
 
+    async def acquire(self, key: int) -> float:
+        """`take`, as the shared limiter of several nodes answers it (server/cluster.py)."""
+        return self.take(key)
+
     def sweep(self) -> None:
         """Drop buckets that have refilled completely: they hold no information."""
         now = time.monotonic()

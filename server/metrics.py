@@ -44,6 +44,16 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.bus_publish_failures = Counter(
+            "liaison_bus_publish_failures_total",
+            "Bus messages Redis did not take (their events reach other nodes by the sweep)",
+            registry=self.registry,
+        )
+        self.bus_rebuilds = Counter(
+            "liaison_bus_rebuilds_total",
+            "Redis subscriptions torn down and rebuilt after they fell silent",
+            registry=self.registry,
+        )
 
         # prometheus_client's labels() takes a lock and validates on every call; these run per
         # command and per pushed frame, so each labelled child is looked up once.

@@ -213,6 +213,9 @@ def attach(sio: LiaisonServer, services: Services) -> None:
         return [None] * len(ids)
 
     find_user = Batcher(find_users)
+    # With several nodes the cap on a user's sockets counts them all (one Redis round trip
+    # for the connects arriving together).
+    sockets_of = Batcher(hub.connections_anywhere)
     gone = Batcher(touch)
 
     @sio.event
@@ -230,7 +233,8 @@ def attach(sio: LiaisonServer, services: Services) -> None:
         user = await find_user(claims.user_id)
         if user is None:
             raise _refused("unauthorized", "no such user")
-        if hub.count_for(user.id) >= services.config.max_connections_per_user:
+        count = hub.count_for(user.id) if hub.cluster is None else await sockets_of(user.id)
+        if count >= services.config.max_connections_per_user:
             raise _refused("rate_limited", "too many connections for this user")
         conn = Connection(
             sid=sid,
@@ -269,7 +273,7 @@ def attach(sio: LiaisonServer, services: Services) -> None:
     async def refused(sid: str | None, err: AppError) -> dict[str, Any]:
         conn = hub.by_sid.get(sid) if sid else None
         if conn is not None:
-            return services.registry.refuse(services, conn.user_id, err)
+            return await services.registry.refuse(services, conn.user_id, err)
         return err.envelope()
 
     sio.on_refused = refused

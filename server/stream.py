@@ -241,6 +241,18 @@ class Stream:
         rows = await sq.between(self.pool, user_id, after, upto)
         return [Committed(user_id, r.seq, r.type, r.at, r.data.encode()) for r in rows]
 
+    async def heads(self, user_ids: list[int]) -> dict[int, int]:
+        """These users' last seqs (a user without a stream is left out)."""
+        return await sq.heads(self.pool, user_ids)
+
+    async def fetch_ranges(self, ranges: dict[int, tuple[int, int]]) -> list[Committed]:
+        """For each user, the events in (after, upto], in (user, seq) order: one statement."""
+        users = list(ranges)
+        rows = await sq.ranges(
+            self.pool, users, [ranges[u][0] for u in users], [ranges[u][1] for u in users]
+        )
+        return [Committed(r.user_id, r.seq, r.type, r.at, r.data.encode()) for r in rows]
+
     async def ack(self, user_id: int, seq: int) -> tuple[int, int] | None:
         """Record a cumulative ack; returns (previous, new) when it moved forward.
 

@@ -189,3 +189,36 @@ async def prune_batch(db: Executor, before: datetime, limit: int = 5000) -> int:
         limit,
     )
     return int(status.split()[-1])
+
+
+async def heads(db: Executor, user_ids: Sequence[int]) -> dict[int, int]:
+    """Each of these users' last seq, in one statement (the several-node sweep)."""
+    rows = await db.fetch(
+        "SELECT user_id, seq FROM streams WHERE user_id = ANY($1::bigint[])", list(user_ids)
+    )
+    return {r["user_id"]: r["seq"] for r in rows}
+
+
+class Ranged(NamedTuple):
+    user_id: int
+    seq: int
+    type: str
+    at: datetime
+    data: str
+
+
+async def ranges(
+    db: Executor, user_ids: Sequence[int], afters: Sequence[int], uptos: Sequence[int]
+) -> list[Ranged]:
+    """For each user, the events with `after < seq <= upto`, in (user, seq) order, in one
+    statement (what another node committed, read on a hint or a sweep)."""
+    rows = await db.fetch(
+        "SELECT e.user_id, e.seq, e.type, e.at, e.data::text AS data"
+        " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(user_id, after, upto)"
+        " JOIN events e ON e.user_id = r.user_id AND e.seq > r.after AND e.seq <= r.upto"
+        " ORDER BY e.user_id, e.seq",
+        list(user_ids),
+        list(afters),
+        list(uptos),
+    )
+    return [Ranged(*r) for r in rows]

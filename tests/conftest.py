@@ -16,7 +16,8 @@ from storage.embedded import embedded_postgres, ensure_database
 from storage.migrate import migrate
 from tests.support import TEST_PASSWORD, Office, start_server
 
-pytest_plugins = ["tests.servers"]  # real SMTP and SMS-gateway peers
+# Real SMTP and SMS-gateway peers; a real Redis for the several-node tests.
+pytest_plugins = ["tests.servers", "tests.redis_server"]
 
 TEMPLATE = "liaison_template"
 _counter = itertools.count()
