@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 
 from handlers.directory import resolved_recipients, user_ref
+from handlers.files import require_shareable
 from server.commands import ClientMsgId, CommandSet, Ctx, Id, Input, Limit
 from server.errors import AppError, bad_request, forbidden, not_found
 from server.events import Attachment, Event, UserRef
@@ -23,7 +24,6 @@ from server.feature import Feature
 from server.services import Services
 from server.stream import Ack, Transaction, utcnow
 from storage import directory as dq
-from storage import files as fq
 from storage import idempotency as idem
 from storage import pager as q
 from storage.files import FileRecord
@@ -133,9 +133,7 @@ async def checked_page(
     if len(recipients) > MAX_RECIPIENTS:
         raise AppError("too_large", f"at most {MAX_RECIPIENTS} recipients per page")
     file_ids = sorted({int(a) for a in attachments})
-    files = await fq.readable_many(services.pool, file_ids, sender.id) if file_ids else []
-    if len(files) != len(file_ids):
-        raise not_found("no such file")
+    files = await require_shareable(services.pool, file_ids, sender.id)
     return Page(key, user_ref(sender), recipients, dept_ids, body, priority, files, reply_to, via)
 
 

@@ -635,6 +635,10 @@ async def test_a_borrower_reads_the_files_and_cannot_attach_them_elsewhere(offic
             "document.issue",
             {"title": "转发", "file_ids": [file_id], "to": [zhang], "client_msg_id": "d-loan"},
         ),
+        (
+            "pager.send",
+            {"to": [zhang], "body": "看看", "attachments": [file_id], "client_msg_id": "p-loan"},
+        ),
     ]
     for name, payload in attempts:
         assert await _error(office, "li", name, payload) == "not_found", name
