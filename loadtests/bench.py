@@ -1,6 +1,11 @@
-"""`make bench`: the same four scenarios against the framework floor and against Liaison, in one
-run, the server (with its PostgreSQL) pinned to one core and the load generator to the other.
-Prints and writes the table of ratios Liaison / floor (loadtests/results/bench.md and .json).
+"""`make bench`: the same four scenarios against the framework floor, against Liaison and against
+Liaison with N worker processes on Redis (`liaison serve --workers N`), in one run, the server
+(with its PostgreSQL) pinned to one core (N cores for N workers on a machine with more than two)
+and the load generator to the others. Prints and writes the table of ratios Liaison / floor and
+N workers / one worker (loadtests/results/bench.md and .json).
+
+Targets: `floor`, `liaison` (one process), `liaison-wN` (N workers, a `redis-server` of its own
+started beside it; `--workers` sets N of the default targets).
 
 1. Pager path, 2,000 connected users: the highest sustained page rate with p99 end-to-end
    ≤ 100 ms (rates doubled until a step fails, then bisected twice).
@@ -18,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -66,7 +72,9 @@ class Options:
     storm_wait_s: float = 60.0
     server_core: int = 0
     generator_core: int = 1
-    targets: tuple[str, ...] = ("floor", "liaison")
+    generator_cores: tuple[int, ...] = (1,)
+    workers: int = 2
+    targets: tuple[str, ...] = ("floor", "liaison", "liaison-w2")
     out: Path = RESULTS
     profile: bool = False
     quiet: bool = False
@@ -86,21 +94,112 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from /proc/*/stat's ppid."""
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(d.name))
+    return kids
+
+
+def process_tree(root: int, skip: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """`root` and its descendants, leaving out the subtrees of `skip` (the embedded
+    PostgreSQL, which is measured on its own)."""
+    kids = _children()
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in skip:
+            continue
+        out.append(pid)
+        todo.extend(kids.get(pid, ()))
+    return out
+
+
+def workers_of(kind: str) -> int:
+    """Server processes of a target: `liaison-w4` is Liaison with four workers."""
+    m = re.fullmatch(r"liaison-w(\d+)", kind)
+    return int(m.group(1)) if m else 1
+
+
+def server_cpus(kind: str, o: Options) -> list[int]:
+    """The cores a target's server (and its PostgreSQL and Redis) is pinned to; [] for none.
+    One process gets `server_core`; N workers get N cores from it when the machine has more
+    than two (the generator runs on the others), and share the whole machine otherwise."""
+    cores = os.cpu_count() or 1
+    n = workers_of(kind)
+    if cores <= 1:
+        return []
+    if n == 1:
+        return [o.server_core]
+    if cores <= 2:
+        return []
+    return list(range(o.server_core, o.server_core + min(n, cores - 1)))
+
+
+def _cpu_list(cpus: list[int]) -> str:
+    return (
+        f"{cpus[0]}-{cpus[-1]}"
+        if len(cpus) > 1 and cpus == list(range(cpus[0], cpus[-1] + 1))
+        else ",".join(map(str, cpus))
+    )
+
+
 def _log(*a: Any) -> None:
     print(*a, file=sys.stderr, flush=True)
 
 
 # -- servers -----------------------------------------------------------------------------------
 class Server:
-    def __init__(self, kind: str, core: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, kind: str, core: int, env: dict[str, str], cpus: list[int] | None = None
+    ) -> None:
         self.kind = kind
         self.core = core
+        self.workers = workers_of(kind)
+        # pinned to these cores ([]: not pinned); by default `core`, on a machine of several
+        self.cpus = [core] if cpus is None and (os.cpu_count() or 1) > 1 else cpus or []
         self.env = env  # settings for Liaison on top of the bench's own
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"liaison-bench-{kind}-"))
         self.proc: subprocess.Popen[bytes] | None = None
+        self.redis: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "server.log"
+
+    def _pin(self, cmd: list[str]) -> list[str]:
+        taskset = shutil.which("taskset")
+        return [taskset, "-c", _cpu_list(self.cpus), *cmd] if taskset and self.cpus else cmd
+
+    def _start_redis(self) -> str:
+        """A throwaway Redis for the workers' bus, on the server's cores: no persistence."""
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError(f"{self.kind} needs redis-server on PATH")
+        port = _free_port()
+        cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        cmd += ["--dir", str(self.dir)]
+        log = (self.dir / "redis.log").open("wb")
+        self.redis = subprocess.Popen(
+            self._pin(cmd), cwd=self.dir, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.redis.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {(self.dir / 'redis.log').read_text()}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), 1) as c,
+            ):
+                c.sendall(b"PING\r\n")
+                if c.recv(16).startswith(b"+PONG"):
+                    return f"redis://127.0.0.1:{port}/0"
+            time.sleep(0.1)
+        raise RuntimeError("redis-server not answering in 15 s")
 
     def start(self) -> None:
         env = dict(os.environ)
@@ -108,7 +207,11 @@ class Server:
         env.pop("LIAISON_DATABASE_URL", None)
         env["LIAISON_DATA_DIR"] = str(self.dir / "data")
         env["LIAISON_SMS_GATEWAY"] = "log"
+        env.pop("LIAISON_REDIS_URL", None)
+        env.pop("LIAISON_WORKERS", None)
         env.update(self.env)
+        if self.workers > 1:
+            env["LIAISON_REDIS_URL"] = self._start_redis()
         py = sys.executable
         if self.kind == "floor":
             cmd = [py, "-m", "loadtests.floor", "--port", str(self.port)]
@@ -122,9 +225,9 @@ class Server:
                 "--data-dir",
                 str(self.dir / "data"),
             ]
-        taskset = shutil.which("taskset")
-        if taskset and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
-            cmd = [taskset, "-c", str(self.core), *cmd]
+            if self.workers > 1:
+                cmd += ["--workers", str(self.workers)]
+        cmd = self._pin(cmd)
         log = self.log_path.open("wb")
         # Its own session, so the bench's signals do not reach it and we can stop its group.
         self.proc = subprocess.Popen(
@@ -165,8 +268,25 @@ class Server:
                     await r.read()
         return round(time.monotonic() - t, 2)
 
-    def cpu_seconds(self) -> tuple[float, float]:
-        """CPU time so far of the server process and of its PostgreSQL (all backends)."""
+    def _postmaster(self) -> int | None:
+        pidfile = self.dir / "data" / "pg" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int(pidfile.read_text().split()[0])
+        return None
+
+    def rss_kb(self) -> int:
+        """Resident memory of the server: its process, and with workers the supervisor and
+        every worker (not PostgreSQL, not Redis)."""
+        pg = self._postmaster()
+        total = 0
+        for pid in process_tree(self.pid, {pg} if pg else set()):
+            with contextlib.suppress(OSError, RuntimeError):
+                total += rss_kb(pid)
+        return total
+
+    def cpu_seconds(self) -> tuple[float, float, float]:
+        """CPU time so far of the server (its process, or the supervisor and its workers), of
+        its PostgreSQL (all backends) and of its Redis (0 without)."""
         tick = os.sysconf("SC_CLK_TCK")
 
         def cpu(pid: int, reaped: bool = False) -> float:
@@ -179,17 +299,17 @@ class Server:
             return 0.0
 
         pg = 0.0
-        pidfile = self.dir / "data" / "pg" / "postmaster.pid"
-        if pidfile.exists():
-            with contextlib.suppress(OSError, ValueError):
-                master = int(pidfile.read_text().split()[0])
-                pg = cpu(master, reaped=True)
-                for d in Path("/proc").iterdir():
-                    if d.name.isdigit():
-                        with contextlib.suppress(OSError, IndexError, ValueError):
-                            if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
-                                pg += cpu(int(d.name))
-        return cpu(self.pid), pg
+        master = self._postmaster()
+        kids = _children()
+        if master is not None:
+            pg = cpu(master, reaped=True) + sum(cpu(k) for k in kids.get(master, ()))
+        server = cpu(self.pid)
+        if self.workers > 1:  # the workers (and any that exited), not PostgreSQL
+            server = cpu(self.pid, reaped=True) + sum(
+                cpu(k) for k in process_tree(self.pid, {master} if master else set())[1:]
+            )
+        redis = cpu(self.redis.pid) if self.redis is not None else 0.0
+        return server, pg, redis
 
     @property
     def pid(self) -> int:
@@ -215,6 +335,16 @@ class Server:
             with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
                 os.kill(int(pidfile.read_text().split()[0]), signal.SIGQUIT)
                 time.sleep(1)
+        if self.workers > 1:  # a worker the supervisor left behind
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.redis is not None and self.redis.poll() is None:
+            self.redis.terminate()
+            try:
+                self.redis.wait(5)
+            except subprocess.TimeoutExpired:
+                self.redis.kill()
+                self.redis.wait(5)
         if keep_log is not None and self.log_path.exists():
             shutil.copy(self.log_path, keep_log)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -233,14 +363,14 @@ def _owner(fleet: Fleet, user_id: int) -> int:
 async def scenario_memory(fleet: Fleet, server: Server, o: Options) -> dict[str, Any]:
     logins = await fleet.call_all("login", concurrency=max(8, 64 // len(fleet)))
     await server.wait_idle()
-    idle = rss_kb(server.pid)
+    idle = server.rss_kb()
     t = time.monotonic()
     res = await fleet.call_all("connect", rate=o.connect_rate / len(fleet))
     connect_s = time.monotonic() - t
     await server.wait_idle()
     await asyncio.sleep(2)
     connected = sum(r["connected"] for r in res)
-    loaded = rss_kb(server.pid)
+    loaded = server.rss_kb()
     return {
         "logins_ok": sum(r["ok"] for r in logins),
         "login_s": max(r["s"] for r in logins),
@@ -326,6 +456,7 @@ async def scenario_storm(fleet: Fleet, server: Server, org: Org, o: Options) -> 
         # share of one core while they came back: the server process, its PostgreSQL
         "server_cpu": round((cpu1[0] - cpu0[0]) / storm_s, 2),
         "postgres_cpu": round((cpu1[1] - cpu0[1]) / storm_s, 2),
+        "redis_cpu": round((cpu1[2] - cpu0[2]) / storm_s, 2),
         "wait_s": o.storm_wait_s,
         "back_ids": back_ids,
     }
@@ -366,6 +497,7 @@ async def scenario_pager(
             # share of one core used during the step: the server process, its PostgreSQL
             "server_cpu": round((cpu1[0] - cpu0[0]) / (end - start), 2),
             "postgres_cpu": round((cpu1[1] - cpu0[1]) / (end - start), 2),
+            "redis_cpu": round((cpu1[2] - cpu0[2]) / (end - start), 2),
             "passed": passed,
         }
         if not o.quiet:
@@ -421,7 +553,7 @@ async def _session(  # type: ignore[no-untyped-def]
     kind: str, o: Options, users: int, phase: list[str], env: dict[str, str], **org_kw: Any
 ):
     """A fresh server with a fresh organisation of `users` and a fleet simulating them."""
-    server = Server(kind, o.server_core, env)
+    server = Server(kind, o.server_core, env, cpus=server_cpus(kind, o))
     server.start()
     fleet: Fleet | None = None
     try:
@@ -625,16 +757,120 @@ def _v(x: Any, unit: str = "") -> str:
     )
 
 
+def _g(d: dict[str, Any], *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)  # type: ignore[assignment]
+    return d
+
+
+def _worker_rows(
+    kind: str, r: dict[str, Any], f: dict[str, Any], li: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The rows of Liaison with N workers: its figure beside the floor's, the ratio to the
+    floor and to one worker, against the goal N x 0.8 of one worker's rate."""
+    g, n = _g, workers_of(kind)
+    goal = n * 0.8
+    rows = []
+    if "pager" in r or "error" in r:
+        fr, lr, wr = (
+            g(f, "pager", "best_rate"),
+            g(li, "pager", "best_rate"),
+            g(r, "pager", "best_rate"),
+        )
+        rows.append(
+            {
+                "scenario": f"1. Pager path, 2,000 users, {n} workers",
+                "metric": "highest sustained pages/s with p99 e2e ≤ 100 ms",
+                "floor": fr,
+                "liaison": wr,
+                "ratio": f"{_ratio(wr, fr)} floor, {_ratio(wr, lr)} 1 worker",
+                "target": f"≥ {goal:.1f}× 1 worker ({n} × 0.8)",
+                "met": wr is not None and lr is not None and wr >= goal * lr,
+            }
+        )
+    if "storm" in r or ("error" in r and "pager" not in r):
+        fs, ls, ws = (
+            g(f, "storm", "all_back_s"),
+            g(li, "storm", "all_back_s"),
+            g(r, "storm", "all_back_s"),
+        )
+        w_all = g(r, "storm", "back") == g(r, "storm", "users")
+        l_all = g(li, "storm", "back") == g(li, "storm", "users")
+        f_all = g(f, "storm", "back") == g(f, "storm", "users")
+        # as rates (reconnects per second): one worker's time over N workers'
+        speed = _ratio(ls, ws) if w_all and l_all else "–"
+        rows.append(
+            {
+                "scenario": f"3. Reconnect storm, 10,000 users, {n} workers",
+                "metric": "all back at sync.ready (s)",
+                "floor": _back(f),
+                "liaison": _back(r),
+                "ratio": f"{_ratio(ws, fs) if w_all and f_all else '–'} floor; rate {speed} 1 worker",
+                "target": f"≤ 10 s, rate ≥ {goal:.1f}× 1 worker ({n} × 0.8)",
+                "met": ws is not None
+                and ws <= 10
+                and w_all
+                and ls is not None
+                and l_all
+                and ls >= goal * ws,
+            }
+        )
+        lost = g(r, "storm", "replay", "missing")
+        rows.append(
+            {
+                "scenario": f"3. Reconnect storm, 10,000 users, {n} workers",
+                "metric": "missed pages replayed to those back / lost",
+                "floor": f"{g(f, 'storm', 'replay', 'delivered')} / {g(f, 'storm', 'replay', 'missing')}",
+                "liaison": f"{g(r, 'storm', 'replay', 'delivered')} / {lost}",
+                "ratio": "–",
+                "target": "none lost",
+                "met": lost == 0 and (g(r, "storm", "stream", "gaps") or 0) == 0,
+            }
+        )
+    if g(r, "memory", "kb_per_connection") is not None:
+        fm, wm = g(f, "memory", "kb_per_connection"), g(r, "memory", "kb_per_connection")
+        rows.append(
+            {
+                "scenario": f"2. Memory, 10,000 connections, {n} workers",
+                "metric": "RSS of all workers per connection (KB)",
+                "floor": fm,
+                "liaison": wm,
+                "ratio": _ratio(wm, fm),
+                "target": "≤ 25 KB",
+                "met": wm <= 25,
+            }
+        )
+    if g(r, "fanout", "from_send_ms", "p99") is not None:
+        ff, wf = g(f, "fanout", "from_send_ms", "p99"), g(r, "fanout", "from_send_ms", "p99")
+        rows.append(
+            {
+                "scenario": f"4. Fan-out to 5,000, {n} workers",
+                "metric": "p99 send → circulation.received (ms)",
+                "floor": ff,
+                "liaison": wf,
+                "ratio": _ratio(wf, ff),
+                "target": "≤ 1,000 ms",
+                "met": wf <= 1000 and g(r, "fanout", "arrived") == g(r, "fanout", "recipients"),
+            }
+        )
+    return rows
+
+
+def _back(d: dict[str, Any]) -> str | None:
+    """The storm's time, or how many were back when the wait ran out."""
+    t, n, of = _g(d, "storm", "all_back_s"), _g(d, "storm", "back"), _g(d, "storm", "users")
+    if t is None:
+        return None
+    wait = _g(d, "storm", "wait_s") or 60.0
+    return f"{t:.1f}" if n == of else f"{n:,}/{of:,} back by {wait:.0f} s"
+
+
 def table(results: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     f = results.get("floor", {})
     li = results.get("liaison", {})
-
-    def g(d: dict[str, Any], *path: str) -> Any:
-        for p in path:
-            if not isinstance(d, dict):
-                return None
-            d = d.get(p)  # type: ignore[assignment]
-        return d
+    g = _g
 
     rows = []
     fr, lr = g(f, "pager", "best_rate"), g(li, "pager", "best_rate")
@@ -662,13 +898,7 @@ def table(results: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
         }
     )
 
-    def back(d: dict[str, Any]) -> str | None:
-        t, n, of = g(d, "storm", "all_back_s"), g(d, "storm", "back"), g(d, "storm", "users")
-        if t is None:
-            return None
-        return f"{t:.1f}" if n == of else f"{n:,}/{of:,} back by {o_wait:.0f} s"
-
-    o_wait = g(li, "storm", "wait_s") or g(f, "storm", "wait_s") or 60.0
+    back = _back
     fs, ls = g(f, "storm", "all_back_s"), g(li, "storm", "all_back_s")
     l_all = g(li, "storm", "back") == g(li, "storm", "users")
     f_all = g(f, "storm", "back") == g(f, "storm", "users")
@@ -736,6 +966,10 @@ def table(results: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             "met": la_cps is not None and not g(li, "approvals", "errors"),
         }
     )
+    for kind, r in results.items():
+        if workers_of(kind) > 1:
+            rows.extend(_worker_rows(kind, r, f, li))
+    rows.sort(key=lambda r: r["scenario"][0])  # N workers' rows after one worker's (stable)
     lines = [
         "| scenario | metric | floor | Liaison | Liaison / floor | target | met |",
         "|---|---|---:|---:|---:|---|---|",
@@ -749,13 +983,26 @@ def table(results: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
 
 def markdown(results: dict[str, dict[str, Any]], o: Options, started: str, took: float) -> str:
     tbl, _ = table(results)
+    gen = _cpu_list(list(o.generator_cores))
+    pins = []
+    for kind in o.targets:
+        cpus = server_cpus(kind, o)
+        where = (
+            f"core{'s' if len(cpus) > 1 else ''} {_cpu_list(cpus)}"
+            if cpus
+            else "no core (all shared)"
+        )
+        what = f"{workers_of(kind)} workers + Redis" if workers_of(kind) > 1 else "server"
+        pins.append(f"{kind} ({what}) on {where}")
     parts = [
         "# Liaison benchmark against the framework floor",
         "",
-        f"Run {started}, {took:.0f} s, on {os.cpu_count()} cores: the server (and its PostgreSQL) "
-        f"pinned to core {o.server_core}, the load generator ({o.procs} processes) to core "
-        f"{o.generator_core}. The floor is `loadtests/floor.py`: bare python-socketio + aiohttp "
-        "with the same protocol and no persistence, auth or receipts.",
+        f"Run {started}, {took:.0f} s, on {os.cpu_count()} cores: each server with its "
+        f"PostgreSQL pinned: {'; '.join(pins)}; the load generator ({o.procs} processes) on "
+        f"core{'s' if len(o.generator_cores) > 1 else ''} {gen}. The floor is "
+        "`loadtests/floor.py`: bare python-socketio + aiohttp with the same protocol and no "
+        "persistence, auth or receipts. `liaison-wN` is `liaison serve --workers N` on a Redis "
+        "of its own; its server CPU and RSS are the sum over the supervisor and its workers.",
         "",
         tbl,
         "",
@@ -771,12 +1018,13 @@ def markdown(results: dict[str, dict[str, Any]], o: Options, started: str, took:
         parts.append("Pager steps (2,000 users; p99 of arrival − send per recipient):")
         parts.append("")
         parts.append(
-            "| pages/s asked | achieved | p50 ms | p99 ms | max ms | send ack p99 ms | errors | generator lag p99 ms | server CPU | PostgreSQL CPU | passed |"
+            "| pages/s asked | achieved | p50 ms | p99 ms | max ms | send ack p99 ms | errors | generator lag p99 ms | server CPU | PostgreSQL CPU | Redis CPU | passed |"
         )
-        parts.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        parts.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for s in pager.get("steps", []):
+            redis = _v(s.get("redis_cpu")) if workers_of(kind) > 1 else "–"
             parts.append(
-                f"| {s['rate']:.0f} | {s['achieved']} | {_v(s['p50_ms'])} | {_v(s['p99_ms'])} | {_v(s['max_ms'])} | {_v(s['send_ack_p99_ms'])} | {s['errors']} | {_v(s['generator_lag_p99_ms'])} | {_v(s.get('server_cpu'))} | {_v(s.get('postgres_cpu'))} | {'yes' if s['passed'] else 'no, generator stalled: repeated' if s.get('repeated') else 'no'} |"
+                f"| {s['rate']:.0f} | {s['achieved']} | {_v(s['p50_ms'])} | {_v(s['p99_ms'])} | {_v(s['max_ms'])} | {_v(s['send_ack_p99_ms'])} | {s['errors']} | {_v(s['generator_lag_p99_ms'])} | {_v(s.get('server_cpu'))} | {_v(s.get('postgres_cpu'))} | {redis} | {'yes' if s['passed'] else 'no, generator stalled: repeated' if s.get('repeated') else 'no'} |"
             )
         parts.append("")
         parts.append(
@@ -848,7 +1096,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--procs", type=int, default=4)
     p.add_argument("--step-s", type=float, default=8.0)
     p.add_argument("--rates", default="50,100,200,400,800,1600,3200,6400")
-    p.add_argument("--targets", default="floor,liaison")
+    p.add_argument(
+        "--targets",
+        default="floor,liaison,liaison-wN",
+        help="any of floor, liaison, liaison-wN (N workers on Redis; liaison-wN takes --workers)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="N of liaison-wN: processes of `liaison serve --workers N` (default 2); on a "
+        "machine with more than two cores they are pinned to N cores, the generator to the rest",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--profile",
@@ -869,7 +1128,8 @@ def main(argv: list[str] | None = None) -> None:
         procs=a.procs,
         step_s=a.step_s,
         rates=tuple(int(r) for r in a.rates.split(",")),
-        targets=tuple(a.targets.split(",")),
+        targets=tuple(t.replace("-wN", f"-w{a.workers}") for t in a.targets.split(",")),
+        workers=a.workers,
         out=a.out,
         only=a.only,
         profile=a.profile,
@@ -877,11 +1137,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     o.out.mkdir(parents=True, exist_ok=True)
     raise_fd_limit()
+    for kind in o.targets:
+        if kind not in ("floor", "liaison") and workers_of(kind) == 1:
+            p.error(f"unknown target {kind!r}: floor, liaison or liaison-wN")
     cores = os.cpu_count() or 1
-    if cores > 1:
-        os.sched_setaffinity(0, {o.generator_core % cores})  # workers inherit it
+    if cores > 2:
+        # The generator on every core no server is pinned to (core 1 when servers use core 0).
+        used = {c for kind in o.targets for c in server_cpus(kind, o)}
+        o.generator_cores = tuple(c for c in range(cores) if c not in used) or (cores - 1,)
+    elif cores > 1:
+        o.generator_cores = (o.generator_core % cores,)
     else:
         o.server_core = o.generator_core = 0
+        o.generator_cores = (0,)
+    if cores > 1:
+        os.sched_setaffinity(0, set(o.generator_cores))  # workers inherit it
     try:
         import uvloop
 

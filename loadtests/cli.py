@@ -382,6 +382,11 @@ def main(argv: list[str] | None = None) -> None:
 
         faults(argv[1:])
         return
+    if argv[:1] == ["nodes"]:  # several nodes behind nginx (loadtests/nodes.py)
+        from loadtests.nodes import main as nodes
+
+        nodes(argv[1:])
+        return
     args = parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
