@@ -289,6 +289,29 @@ class Office:
             )
         return self._people[account]
 
+    async def add_people(self, people: list[tuple[str, str, str, str, list[str], str]]) -> None:
+        """More staff, imported like everyone else: (account, name, department key, title,
+        roles besides staff, supervisor's account)."""
+        admin = await self.person(ADMIN)
+        body = {
+            "departments": [],
+            "users": [
+                {
+                    "account": a,
+                    "name": n,
+                    "department_key": d,
+                    "title": t,
+                    "roles": ["staff", *r],
+                    "password_hash": self.server.password_hash,
+                    "supervisor_account": s,
+                }
+                for a, n, d, t, r, s in people
+            ],
+        }
+        status, env = await self.server.post("/api/v1/admin/import", body, token=admin.token)
+        assert status == 200 and env["ok"], env
+        self.user_ids.update(env["data"]["users"])
+
     async def call(self, account: str, name: str, payload: Any = None) -> dict[str, Any]:
         """`name` sent over HTTP as `account`: the answer's envelope."""
         p = await self.person(account)

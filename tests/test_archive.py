@@ -25,30 +25,11 @@ async def _error(office: Office, who: str, name: str, payload: dict[str, Any]) -
     return str(env["error"]["code"])
 
 
-async def _with_archivists(office: Office) -> Office:
-    """Two archivists in 办公室 (its head: 陈建国), imported like everyone else."""
-    admin = await office.server.login(ADMIN)
-    body = {
-        "departments": Office.DEPARTMENTS,
-        "users": [
-            {
-                "account": account,
-                "name": name,
-                "department_key": "office",
-                "title": "档案员",
-                "roles": ["staff", "archivist"],
-                "password_hash": office.server.password_hash,
-                "supervisor_account": "chen",
-            }
-            for account, name in (("sun", "孙兰"), ("qian", "钱进"))
-        ],
-    }
-    status, env = await office.server.post(
-        "/api/v1/admin/import", body, token=admin["access_token"]
-    )
-    assert status == 200 and env["ok"], env
-    office.user_ids.update(env["data"]["users"])
-    return office
+# Two archivists in 办公室 (its head: 陈建国).
+ARCHIVISTS = [
+    ("sun", "孙兰", "office", "档案员", ["archivist"], "chen"),
+    ("qian", "钱进", "office", "档案员", ["archivist"], "chen"),
+]
 
 
 async def _upload(office: Office, who: str, data: bytes, name: str = "件.txt") -> str:
@@ -91,7 +72,7 @@ async def _records(office: Office) -> int:
 
 # --- filing --------------------------------------------------------------------------------------
 async def test_filing_gives_a_code_and_keeps_each_files_sha256(office: Office) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     sun_tab = await office.tab("sun")
     first, second = b"first file", "第二份 材料".encode()
     ids = [await _upload(office, "sun", first, "a.txt"), await _upload(office, "sun", second)]
@@ -136,7 +117,7 @@ async def test_filing_gives_a_code_and_keeps_each_files_sha256(office: Office) -
 
 
 async def test_only_archivists_file_and_only_files_they_may_read(office: Office) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     lis = await _upload(office, "li", b"li's own")
     body = {"title": "材料", "file_ids": [lis], "retention": "D10"}
     assert await _error(office, "li", "archive.file", body) == "forbidden"
@@ -151,7 +132,7 @@ async def test_only_archivists_file_and_only_files_they_may_read(office: Office)
 
 
 async def test_concurrent_filings_get_distinct_gapless_numbers(office: Office) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     file_id = await _upload(office, "sun", b"shared")
     answers = await asyncio.gather(
         *(
@@ -184,7 +165,7 @@ async def _document(office: Office, file_id: str) -> str:
 
 
 async def test_a_document_is_filed_once(office: Office) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     services = office.server.services
     li_tab = await office.tab("li")
     file_id = int(await _upload(office, "li", b"the document"))
@@ -234,7 +215,7 @@ async def test_a_document_is_filed_once(office: Office) -> None:
 async def test_all_staff_search_the_catalogue_but_only_the_allowed_open_a_record(
     office: Office,
 ) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     budget = await _filed(office, "2026年度预算 Annual REPORT")
     await _filed(office, "人事任免通知")
     await _filed(office, "预算执行情况", "D10", category="会计")
@@ -278,7 +259,7 @@ async def test_all_staff_search_the_catalogue_but_only_the_allowed_open_a_record
 
 # --- loans -----------------------------------------------------------------------------------------
 async def test_an_approved_loan_opens_the_files_until_it_ends(office: Office) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     li_tab = await office.tab("li")
     filed = await _filed(office, "机要文件")
     file_id = filed["files"][0]["file_id"]
@@ -334,7 +315,7 @@ async def test_an_approved_loan_opens_the_files_until_it_ends(office: Office) ->
 
 
 async def test_a_refused_loan_opens_nothing(office: Office) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     filed = await _filed(office, "人事档案")
     file_id = filed["files"][0]["file_id"]
     ref = {"archive_id": filed["archive_id"]}
@@ -364,7 +345,7 @@ async def test_a_refused_loan_opens_nothing(office: Office) -> None:
 async def test_the_end_of_retention_brings_the_archivists_an_appraisal_to_do(
     office: Office,
 ) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     qian_tab = await office.tab("qian")
     old = await _filed(office, "二〇〇〇年工作总结", "D10", year=2000)  # kept until 2010
     await _filed(office, "二〇〇〇年大事记", "D30", year=2000)  # kept until 2030
@@ -400,7 +381,7 @@ async def test_the_end_of_retention_brings_the_archivists_an_appraisal_to_do(
 async def test_destruction_runs_through_an_approval_into_a_register_that_finds_an_edit(
     office: Office,
 ) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     sun_tab = await office.tab("sun")
     li_tab = await office.tab("li")
     a = await _filed(office, "一九九九年报表", "D10", year=1999)
@@ -548,7 +529,7 @@ async def test_destruction_runs_through_an_approval_into_a_register_that_finds_a
 
 # --- bad input -------------------------------------------------------------------------------------
 async def test_bad_input_is_a_clear_error_and_changes_nothing(office: Office) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     file_id = await _upload(office, "sun", b"x")
     filed = await _filed(office, "样本")
     ref = filed["archive_id"]
@@ -605,7 +586,7 @@ async def test_bad_input_is_a_clear_error_and_changes_nothing(office: Office) ->
 
 # --- a loan reads, and does not pass on ----------------------------------------------------------
 async def test_a_borrower_reads_the_files_and_cannot_attach_them_elsewhere(office: Office) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     li_tab = await office.tab("li")
     filed = await _filed(office, "机要文件")
     file_id = filed["files"][0]["file_id"]
@@ -653,7 +634,7 @@ async def test_a_borrower_reads_the_files_and_cannot_attach_them_elsewhere(offic
 async def test_a_loan_approved_while_its_record_is_destroyed_is_refused(office: Office) -> None:
     """The approval of a loan waits for a destruction of its record holding the record's lock
     (as `_destroy` does), then sees it destroyed: no loan of a destroyed record runs."""
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     filed = await _filed(office, "待销毁")
     archive_id = int(filed["archive_id"])
     loan = await office.ok(
@@ -689,7 +670,7 @@ async def test_a_loan_approved_while_its_record_is_destroyed_is_refused(office: 
 async def test_a_download_is_revalidated_at_each_use(office: Office) -> None:
     """No browser keeps serving a file after its reader lost it: `no-cache`, with an ETag that
     makes asking again cheap while access lasts."""
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     file_id = await _upload(office, "sun", b"revalidated")
     sun = await office.person("sun")
     li = await office.person("li")
@@ -709,7 +690,7 @@ async def test_a_download_is_revalidated_at_each_use(office: Office) -> None:
 async def test_records_filed_before_the_catalogue_search_are_indexed_by_a_job(
     office: Office,
 ) -> None:
-    await _with_archivists(office)
+    await office.add_people(ARCHIVISTS)
     await _filed(office, "旧档案")
     pool = office.server.services.pool
     await pool.execute("UPDATE archive_records SET search = NULL")  # as the migration finds them

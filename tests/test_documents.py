@@ -31,29 +31,6 @@ STAFF = [
 ]
 
 
-async def _org(office: Office) -> Office:
-    admin = await office.person(ADMIN)
-    body = {
-        "departments": [],
-        "users": [
-            {
-                "account": a,
-                "name": n,
-                "department_key": d,
-                "title": t,
-                "roles": ["staff", *r],
-                "password_hash": office.server.password_hash,
-                "supervisor_account": s,
-            }
-            for a, n, d, t, r, s in STAFF
-        ],
-    }
-    status, env = await office.server.post("/api/v1/admin/import", body, token=admin.token)
-    assert status == 200 and env["ok"], env
-    office.user_ids.update(env["data"]["users"])
-    return office
-
-
 async def _call(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
     """A command as `who`; waits out the per-user rate limit (these tests poll as fast as they
     can, a person does not)."""
@@ -142,7 +119,7 @@ def _of(tab: Client, type_: str, document_id: str) -> list[dict[str, Any]]:
 async def test_an_issued_document_is_approved_numbered_circulated_and_filed(
     office: Office,
 ) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     li_tab = await office.tab("li")
     zhao_tab = await office.tab("zhao")
     issued = await _issue(office)
@@ -219,7 +196,7 @@ async def test_an_issued_document_is_approved_numbered_circulated_and_filed(
 
 
 async def test_numbers_follow_the_department_prefix_gapless_per_prefix(office: Office) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     # 综合科 has none of its own: its parent 办公室's applies; 财务科 has its own.
     await _ok(
         office,
@@ -283,7 +260,7 @@ async def test_numbers_follow_the_department_prefix_gapless_per_prefix(office: O
 
 
 async def test_concurrent_approvals_get_distinct_gapless_numbers(office: Office) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     issued = [await _issue(office, "li") for _ in range(6)]
     # Up to the last step (签发, chen) for each, then chen signs all six at once.
     finals = []
@@ -317,7 +294,7 @@ async def test_the_numbering_step_run_concurrently_and_twice_numbers_each_once(
 ) -> None:
     """The job itself, several at once in transactions of their own, each document's twice (an
     at-least-once delivery): every document gets one number, and they are 1..n."""
-    await _org(office)
+    await office.add_people(STAFF)
     services = office.server.services
     issued = [await _issue(office, "li") for _ in range(5)]
     pool = services.pool
@@ -350,7 +327,7 @@ async def test_the_numbering_step_run_concurrently_and_twice_numbers_each_once(
 
 
 async def test_a_rejected_or_withdrawn_document_ends_without_a_number(office: Office) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     li_tab = await office.tab("li")
     rejected = await _issue(office, "li")
     assert await _act(office, rejected["instance_id"], "reject", "重写") == "rejected"
@@ -373,7 +350,7 @@ async def test_a_rejected_or_withdrawn_document_ends_without_a_number(office: Of
 
 
 async def test_a_retried_issue_is_the_same_document_with_one_approval(office: Office) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     file_id = await _upload(office, "li")
     body = {
         "title": "关于召开全体会议的通知",
@@ -402,7 +379,7 @@ async def test_a_retried_issue_is_the_same_document_with_one_approval(office: Of
 
 
 async def test_bad_input_is_refused_and_changes_nothing(office: Office) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     mine = await _upload(office, "li")
     theirs = await _upload(office, "zhao")
     base = {
@@ -450,7 +427,7 @@ async def test_bad_input_is_refused_and_changes_nothing(office: Office) -> None:
 async def test_a_received_document_ends_in_tasks_for_its_handling_departments(
     office: Office,
 ) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     sun_tab = await office.tab("sun")
     wang_tab = await office.tab("wang")
     scan = await _upload(office, "sun", "市财政局来文")
@@ -536,7 +513,7 @@ async def test_a_received_document_ends_in_tasks_for_its_handling_departments(
 async def test_a_received_document_for_reading_only_is_handled_at_the_instruction(
     office: Office,
 ) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     received = await _ok(
         office,
         "sun",
@@ -553,7 +530,7 @@ async def test_a_received_document_for_reading_only_is_handled_at_the_instructio
 
 
 async def test_only_those_concerned_see_a_document(office: Office) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     issued = await _issue(office, "li", to=[office.user_ids["zhang"]], departments=[])
     doc_id = issued["document_id"]
     for stranger in ("zhao", "zhang", "zhou"):  # zhang only once it is circulated
@@ -588,7 +565,7 @@ async def test_what_was_accepted_at_issue_goes_out_although_the_drafter_lost_it_
     no longer read it) and the recipients' cap is lowered below the document's: the document
     is still circulated with its file to all of them and filed. Its delivery cannot be
     recalled."""
-    await _org(office)
+    await office.add_people(STAFF)
     fid = await _upload(office, "zhang", "来自张伟")
     c = await _ok(
         office,
@@ -625,7 +602,7 @@ async def test_what_was_accepted_at_issue_goes_out_although_the_drafter_lost_it_
 async def test_a_step_that_can_never_be_done_leaves_the_document_failed_and_says_so(
     office: Office, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
 
     async def broken(*args: Any, **kw: Any) -> tuple[int, int]:
         raise GiveUp("the circulation cannot be made")
@@ -650,7 +627,7 @@ async def test_a_step_that_can_never_be_done_leaves_the_document_failed_and_says
 async def test_only_the_departments_prefix_unless_an_officer_or_administrator(
     office: Office,
 ) -> None:
-    await _org(office)
+    await office.add_people(STAFF)
     await _ok(
         office,
         ADMIN,
@@ -679,7 +656,7 @@ async def test_a_document_is_filed_under_its_numbers_year(
     office: Office, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Numbered on 31 December, filed on 1 January: the record is the number's year's."""
-    await _org(office)
+    await office.add_people(STAFF)
     years = iter([YEAR - 1])
 
     def local_year(services: Any) -> int:
@@ -697,7 +674,7 @@ async def test_a_document_is_filed_under_its_numbers_year(
 async def test_an_archivist_files_a_document_only_as_it_is(office: Office) -> None:
     """archive.file's document_id: a document that exists, has its number, is not filed yet,
     with its own files."""
-    await _org(office)
+    await office.add_people(STAFF)
     issued = await _issue(office)
     doc_id = issued["document_id"]
     own = (await _document(office, ADMIN, doc_id))["files"][0]["file_id"]

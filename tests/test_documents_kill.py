@@ -25,7 +25,7 @@ import pytest
 
 from handlers import documents
 from tests.support import TEST_PASSWORD, LiveServer, Office, eventually
-from tests.test_documents import YEAR, _act, _issue, _open_tasks, _org
+from tests.test_documents import STAFF, YEAR, _act, _issue, _open_tasks
 
 LIAISON = Path(sys.executable).parent / "liaison"
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,7 +209,8 @@ async def test_a_server_killed_in_the_pipeline_finishes_it_once_after_a_restart(
     pipeline is. `numbering` / `circulating`: a row the step needs is held here, so the kill
     lands for sure while that step's job is inside its transaction (the document's row for the
     numbering; a recipient's stream for the circulation, after `document.numbered` was seen)."""
-    office = await _org(await Office.create(serve))
+    office = await Office.create(serve)
+    await office.add_people(STAFF)
     li_tab = await office.tab("li")
     issued = await _issue(office)  # to 张伟 and 财务科 (赵敏)
     document_id = int(issued["document_id"])
@@ -285,7 +286,7 @@ async def test_a_step_that_fails_midway_is_done_again_and_the_earlier_ones_not_t
     """Filing fails once after the archive record was written in its transaction (a crash
     there): rolled back, retried by the job worker, it files once; numbering and circulating,
     committed before, are not repeated."""
-    await _org(office)
+    await office.add_people(STAFF)
     real = documents.archive.file_document
     failures = [0]
 

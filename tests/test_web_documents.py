@@ -15,7 +15,6 @@ import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from playwright.async_api import Page, expect
@@ -33,47 +32,18 @@ STAFF = [
 ]
 
 
-async def add_staff(office: Office) -> None:
-    admin = await office.person(ADMIN)
-    body = {
-        "departments": [],
-        "users": [
-            {
-                "account": a,
-                "name": n,
-                "department_key": d,
-                "title": t,
-                "roles": ["staff", *r],
-                "password_hash": office.server.password_hash,
-                "supervisor_account": s,
-            }
-            for a, n, d, t, r, s in STAFF
-        ],
-    }
-    status, env = await office.server.post("/api/v1/admin/import", body, token=admin.token)
-    assert status == 200 and env["ok"], env
-    office.user_ids.update(env["data"]["users"])
-
-
-async def ok(office: Office, who: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    p = await office.person(who)
-    env = await office.server.command(p.token, name, payload)
-    assert env["ok"], env
-    return dict(env["data"])
-
-
 async def approve_open_tasks(office: Office, instance_id: str, comment: str = "同意") -> None:
     """Every open task of the request, approved by its assignee, until it ends."""
     accounts = {v: k for k, v in office.user_ids.items()}
     for _ in range(6):
-        inst = (await ok(office, ADMIN, "workflow.get", {"instance_id": instance_id}))["instance"]
+        inst = (await office.ok(ADMIN, "workflow.get", {"instance_id": instance_id}))["instance"]
         tasks = [t for t in inst["tasks"] if t["state"] == "open"]
         if inst["state"] != "running" or not tasks:
             return
         for t in tasks:
             who = accounts.get(t["assignee"]["id"], ADMIN)
             payload = {"task_id": t["task_id"], "action": "approve", "comment": comment}
-            await ok(office, who, "workflow.act", payload)
+            await office.ok(who, "workflow.act", payload)
     raise AssertionError("the approval did not end")
 
 
@@ -104,10 +74,10 @@ async def issue_in_browser(page: Page, office: Office, artifacts: Path) -> str:
 async def test_a_document_is_issued_approved_and_followed_live(
     office: Office, new_page: NewPage, artifacts: Path
 ) -> None:
-    await add_staff(office)
+    await office.add_people(STAFF)
     li_page, wang_page, zhao_page = await sign_in(new_page, office.server.url, "li", "wang", "zhao")
     doc_id = await issue_in_browser(li_page, office, artifacts)
-    doc = (await ok(office, "li", "document.get", {"document_id": doc_id}))["document"]
+    doc = (await office.ok("li", "document.get", {"document_id": doc_id}))["document"]
     iid = doc["instance_id"]
     await expect(li_page.get_by_test_id("doc-state")).to_have_text("审批中")
     await expect(li_page.get_by_test_id("doc-stage-approval")).to_have_attribute(
@@ -154,7 +124,7 @@ async def test_a_document_is_issued_approved_and_followed_live(
     await expect(receipts).to_be_visible()
     # 赵敏, named and the only one in 财务科: one recipient, not opened yet.
     await expect(receipts).to_have_attribute("data-unopened", "1")
-    filed = (await ok(office, "li", "document.get", {"document_id": doc_id}))["document"]
+    filed = (await office.ok("li", "document.get", {"document_id": doc_id}))["document"]
     code = filed["archive_code"]
     assert code
     await expect(li_page.get_by_test_id("doc-archive-code")).to_contain_text(code)
@@ -196,7 +166,7 @@ async def test_a_document_is_issued_approved_and_followed_live(
     await zhao_page.get_by_test_id("arc-borrow-submit").click()
     mine = zhao_page.get_by_test_id("arc-my-loan")
     await expect(mine).to_have_attribute("data-state", "pending", timeout=5000)
-    loan = (await ok(office, "zhao", "archive.loans", {}))["loans"][0]
+    loan = (await office.ok("zhao", "archive.loans", {}))["loans"][0]
     await approve_open_tasks(office, loan["instance_id"], "同意借阅")
     await expect(mine).to_have_attribute("data-state", "active", timeout=10_000)
     await expect(mine).to_contain_text("可查阅至")
@@ -213,7 +183,7 @@ async def test_a_document_is_issued_approved_and_followed_live(
 async def test_an_archivist_files_a_record_and_asks_to_destroy_it(
     office: Office, new_page: NewPage, artifacts: Path
 ) -> None:
-    await add_staff(office)
+    await office.add_people(STAFF)
     (page,) = await sign_in(new_page, office.server.url, "zhou")
     await page.get_by_test_id("nav-archive").click()
     await expect(page.get_by_test_id("arc-no-hits")).to_contain_text("档案库还是空的")
@@ -245,7 +215,7 @@ async def test_an_archivist_files_a_record_and_asks_to_destroy_it(
     await page.screenshot(path=str(artifacts / "archive-record.png"), full_page=True)
     # The request is an approval of its own.
     for _ in range(50):
-        mine = await ok(office, "zhou", "workflow.list", {"box": "mine"})
+        mine = await office.ok("zhou", "workflow.list", {"box": "mine"})
         if any("销毁" in i["title"] for i in mine["items"]):
             break
         await asyncio.sleep(0.1)
@@ -256,7 +226,7 @@ async def test_an_archivist_files_a_record_and_asks_to_destroy_it(
 async def test_an_incoming_document_is_registered_and_handled(
     office: Office, new_page: NewPage, artifacts: Path
 ) -> None:
-    await add_staff(office)
+    await office.add_people(STAFF)
     sun_page, wang_page = await sign_in(new_page, office.server.url, "sun", "wang")
     chen = await office.person("chen")
     general = office.departments["general"]
@@ -280,7 +250,7 @@ async def test_an_incoming_document_is_registered_and_handled(
     detail = sun_page.locator("[data-testid^='doc-detail-']")
     await expect(detail).to_have_attribute("data-state", "approving", timeout=5000)
     doc_id = (await detail.get_attribute("data-testid") or "").removeprefix("doc-detail-")
-    doc = (await ok(office, "sun", "document.get", {"document_id": doc_id}))["document"]
+    doc = (await office.ok("sun", "document.get", {"document_id": doc_id}))["document"]
 
     # The check and the instruction; then 综合科's head has a task, and the page says so live.
     await approve_open_tasks(office, doc["instance_id"], "请综合科牵头落实")
@@ -298,10 +268,10 @@ async def test_an_incoming_document_is_registered_and_handled(
     await expect(wang_page.get_by_test_id(f"doc-item-{doc_id}")).to_have_attribute(
         "data-state", "handling", timeout=5000
     )
-    task_id = (await ok(office, "sun", "document.get", {"document_id": doc_id}))["document"][
+    task_id = (await office.ok("sun", "document.get", {"document_id": doc_id}))["document"][
         "handling"
     ][0]["task_id"]
-    await ok(office, "wang", "task.complete", {"task_id": task_id, "note": "已落实"})
+    await office.ok("wang", "task.complete", {"task_id": task_id, "note": "已落实"})
     await expect(detail).to_have_attribute("data-state", "handled", timeout=10_000)
     await expect(row).to_have_attribute("data-done", "true")
     await expect(sun_page.get_by_test_id("doc-stage-handled")).to_have_attribute(
