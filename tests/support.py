@@ -7,6 +7,10 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
+import signal
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -212,6 +216,77 @@ class Person:
     token: str
     refresh_token: str
     data: dict[str, Any]
+
+
+LIAISON = Path(sys.executable).parent / "liaison"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess(LiveServer):
+    """A `liaison serve` subprocess, driven over HTTP and Socket.IO like the in-process one."""
+
+    def __init__(self, name: str, env: dict[str, str], folder: Path, password_hash: str) -> None:
+        self.name = name
+        self.env = env
+        self.folder = folder
+        self.password_hash = password_hash
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = aiohttp.ClientSession()
+        self.clients: list[Client] = []
+        self.bad_events: list[tuple[dict[str, Any], str]] = []
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / f"{self.name}.log"
+
+    async def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                str(LIAISON), "serve", "--port", str(self.port),
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        for _ in range(300):
+            assert self.proc.returncode is None, self.log_path.read_text(errors="replace")[-3000:]
+            if await self.ready():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.name} did not get ready")
+
+    async def ready(self) -> bool:
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+            timeout = aiohttp.ClientTimeout(total=3)
+            async with self.http.get(self.url + "/readyz", timeout=timeout) as r:
+                return r.status == 200
+        return False
+
+    async def kill(self) -> None:
+        """SIGKILL: no drain, no lease released, nothing flushed."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 15)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        for client in list(self.clients):
+            with contextlib.suppress(Exception):
+                await client.close()
+        await self.http.close()
 
 
 class Office:

@@ -8,111 +8,37 @@ rolled back, as in a crash) is run again without doing the earlier ones twice.""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
 
 from handlers import documents
-from tests.support import TEST_PASSWORD, LiveServer, Office, eventually
+from tests.support import TEST_PASSWORD, Office, ServeProcess, eventually
 from tests.test_documents import STAFF, YEAR, _act, _issue, _open_tasks
 
-LIAISON = Path(sys.executable).parent / "liaison"
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServeProcess(LiveServer):
-    """A `liaison serve` subprocess, driven over HTTP and Socket.IO like the in-process one."""
-
-    def __init__(self, database_url: str, data_dir: Path, password_hash: str) -> None:
-        self.database_url = database_url
-        self.data_dir = data_dir
-        self.password_hash = password_hash
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.http = aiohttp.ClientSession()
-        self.clients = []
-        self.bad_events = []
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
-        env.update(
-            LIAISON_DATABASE_URL=self.database_url,
-            LIAISON_DATA_DIR=str(self.data_dir),
-            LIAISON_BOOTSTRAP_ADMIN=f"admin:{TEST_PASSWORD}",
-            LIAISON_JWT_SECRET="kill-test-secret-" + "k" * 40,
-            LIAISON_SMS_GATEWAY="log",
-        )
-        with (self.data_dir / "server.log").open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                str(LIAISON),
-                "serve",
-                "--port",
-                str(self.port),
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        for _ in range(300):
-            assert self.proc.returncode is None, self._log()
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with self.http.get(self.url + "/readyz") as r:
-                    if r.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-        raise AssertionError("the server did not get ready")
-
-    def _log(self) -> str:
-        return (self.data_dir / "server.log").read_text(errors="replace")[-3000:]
-
-    async def kill(self) -> None:
-        """SIGKILL: no drain, no lease released, nothing flushed."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-        for client in list(self.clients):
-            with contextlib.suppress(Exception):
-                await client.close()
-        self.clients.clear()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 15)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        for client in list(self.clients):
-            with contextlib.suppress(Exception):
-                await client.close()
-        await self.http.close()
+def _env(database_url: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
+    env.update(
+        LIAISON_DATABASE_URL=database_url,
+        LIAISON_DATA_DIR=str(data_dir),
+        LIAISON_BOOTSTRAP_ADMIN=f"admin:{TEST_PASSWORD}",
+        LIAISON_JWT_SECRET="kill-test-secret-" + "k" * 40,
+        LIAISON_SMS_GATEWAY="log",
+    )
+    return env
 
 
 @pytest.fixture
 async def serve(
     database_url: str, tmp_path: Path, password_hash: str
 ) -> AsyncIterator[ServeProcess]:
-    srv = ServeProcess(database_url, tmp_path, password_hash)
+    srv = ServeProcess("server", _env(database_url, tmp_path), tmp_path, password_hash)
     await srv.start()
     try:
         yield srv
@@ -123,7 +49,7 @@ async def serve(
 async def _restart(srv: ServeProcess) -> None:
     """A dead worker's claimed jobs are anyone's once their lease runs out (60 s): the test
     lets that time pass at once instead of waiting for it."""
-    conn = await asyncpg.connect(srv.database_url)
+    conn = await asyncpg.connect(srv.env["LIAISON_DATABASE_URL"])
     try:
         await conn.execute(
             "UPDATE jobs SET lease_until = now() - interval '1 second'"
@@ -183,7 +109,7 @@ async def _end_state(conn: asyncpg.Connection, document_id: int, drafter_id: int
 
 
 async def _filed(srv: ServeProcess, document_id: int) -> None:
-    conn = await asyncpg.connect(srv.database_url)
+    conn = await asyncpg.connect(srv.env["LIAISON_DATABASE_URL"])
     try:
 
         async def done() -> bool:
@@ -215,7 +141,7 @@ async def test_a_server_killed_in_the_pipeline_finishes_it_once_after_a_restart(
     issued = await _issue(office)  # to 张伟 and 财务科 (赵敏)
     document_id = int(issued["document_id"])
     last = await _sign_all_but_last(office, issued["instance_id"])
-    blocker = await asyncpg.connect(serve.database_url)
+    blocker = await asyncpg.connect(serve.env["LIAISON_DATABASE_URL"])
     held = blocker.transaction()
     await held.start()
     if kill_at == "numbering":
@@ -235,6 +161,10 @@ async def test_a_server_killed_in_the_pipeline_finishes_it_once_after_a_restart(
         if kill_at != "approval_committed":
             await eventually(lambda: blocker.fetchval(WAITING), timeout=15)
         await serve.kill()
+        for client in list(serve.clients):  # the dead server's sockets
+            with contextlib.suppress(Exception):
+                await client.close()
+        serve.clients.clear()
         state = await blocker.fetchval("SELECT state FROM documents WHERE id = $1", document_id)
         expected = {"numbering": "approving", "circulating": "numbered"}
         assert state == expected.get(kill_at, state)  # the kill landed inside that step
@@ -244,7 +174,7 @@ async def test_a_server_killed_in_the_pipeline_finishes_it_once_after_a_restart(
 
     await _restart(serve)
     await _filed(serve, document_id)
-    conn = await asyncpg.connect(serve.database_url)
+    conn = await asyncpg.connect(serve.env["LIAISON_DATABASE_URL"])
     try:
         end = await _end_state(conn, document_id, int(office.user_ids["li"]))
         assert (end["state"], end["seq"], end["number"]) == ("filed", 1, f"办发〔{YEAR}〕1号")
@@ -268,7 +198,7 @@ async def test_a_server_killed_in_the_pipeline_finishes_it_once_after_a_restart(
     nxt = await _issue(office)
     assert await _act(office, nxt["instance_id"]) == "approved"
     await _filed(serve, int(nxt["document_id"]))
-    conn = await asyncpg.connect(serve.database_url)
+    conn = await asyncpg.connect(serve.env["LIAISON_DATABASE_URL"])
     try:
         assert (
             await conn.fetchval(

@@ -13,22 +13,27 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import redis.asyncio as redis
 import socketio
 
-from tests.redis_server import RedisServer, _free_port
-from tests.support import TEST_PASSWORD, Client, LiveServer, Office, eventually
+from tests.redis_server import RedisServer
+from tests.support import (
+    LIAISON,
+    ROOT,
+    TEST_PASSWORD,
+    Client,
+    Office,
+    ServeProcess,
+    eventually,
+    free_port,
+)
 
-LIAISON = Path(sys.executable).parent / "liaison"
-ROOT = Path(__file__).resolve().parent.parent
 SWEEP_S = 1.0
 LEASE_S = 3.0
 OUTAGE_S = float(os.environ.get("LIAISON_TEST_REDIS_OUTAGE_S", "10"))
@@ -56,79 +61,20 @@ def _env(
     return env
 
 
-class Node(LiveServer):
-    """A `liaison serve` subprocess, driven over HTTP and Socket.IO like the in-process one."""
-
-    def __init__(self, name: str, env: dict[str, str], folder: Path, password_hash: str) -> None:
-        self.name = name
-        self.env = env
-        self.folder = folder
-        self.password_hash = password_hash
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.http = aiohttp.ClientSession()
-        self.clients: list[Client] = []
-        self.bad_events: list[tuple[dict[str, Any], str]] = []
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / f"{self.name}.log"
-
-    async def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                str(LIAISON), "serve", "--port", str(self.port),
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        for _ in range(300):
-            assert self.proc.returncode is None, self.log_path.read_text(errors="replace")[-3000:]
-            if await self.ready():
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{self.name} did not get ready")
-
-    async def ready(self) -> bool:
-        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-            timeout = aiohttp.ClientTimeout(total=3)
-            async with self.http.get(self.url + "/readyz", timeout=timeout) as r:
-                return r.status == 200
-        return False
-
-    async def kill(self) -> None:
-        """SIGKILL: no drain, no lease released, nothing flushed."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 15)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        for client in list(self.clients):
-            with contextlib.suppress(Exception):
-                await client.close()
-        await self.http.close()
-
-
-StartNodes = Callable[..., Awaitable[list[Node]]]
+StartServeProcesss = Callable[..., Awaitable[list[ServeProcess]]]
 
 
 @pytest.fixture
 async def start_nodes(
     database_url: str, tmp_path: Path, password_hash: str, redis_server: RedisServer
-) -> AsyncIterator[StartNodes]:
-    started: list[Node] = []
+) -> AsyncIterator[StartServeProcesss]:
+    started: list[ServeProcess] = []
 
-    async def start(n: int, **extra: str) -> list[Node]:
+    async def start(n: int, **extra: str) -> list[ServeProcess]:
         env = _env(database_url, tmp_path / "data", redis_server.url, extra)
-        nodes = [Node(f"node{len(started) + i}", env, tmp_path, password_hash) for i in range(n)]
+        nodes = [
+            ServeProcess(f"node{len(started) + i}", env, tmp_path, password_hash) for i in range(n)
+        ]
         started.extend(nodes)
         await asyncio.gather(*(node.start() for node in nodes))
         return nodes
@@ -152,12 +98,12 @@ def _assert_gapless(events: list[dict[str, Any]]) -> list[int]:
     return seqs
 
 
-async def _page(node: Node, token: str, to: str, body: str) -> dict[str, Any]:
+async def _page(node: ServeProcess, token: str, to: str, body: str) -> dict[str, Any]:
     payload = {"to": [to], "body": body, "client_msg_id": uuid.uuid4().hex}
     return await node.command(token, "pager.send", payload)
 
 
-async def _tab(node: Node, token: str, last_seq: int | None = None) -> Client:
+async def _tab(node: ServeProcess, token: str, last_seq: int | None = None) -> Client:
     return await node.connect(token, last_seq)
 
 
@@ -172,7 +118,7 @@ async def _contiguous(tab: Client) -> int:
 
 # --- the durable stream ------------------------------------------------------------------------
 async def test_tabs_of_one_user_on_two_nodes_see_one_gapless_sequence(
-    start_nodes: StartNodes,
+    start_nodes: StartServeProcesss,
 ) -> None:
     # No sweep to fall back on: every push to the other node's tab comes from a hint.
     a, b = await start_nodes(2, LIAISON_SWEEP_S="600")
@@ -183,7 +129,7 @@ async def test_tabs_of_one_user_on_two_nodes_see_one_gapless_sequence(
     tab_a, tab_b = await _tab(a, li.token), await _tab(b, li.token)
     n = 40
 
-    async def sender(token: str, nodes: list[Node], tag: str) -> None:
+    async def sender(token: str, nodes: list[ServeProcess], tag: str) -> None:
         for i in range(n // 2):
             env = await _page(nodes[i % 2], token, li.id, f"{tag}{i}")
             assert env["ok"], env
@@ -201,7 +147,7 @@ async def test_tabs_of_one_user_on_two_nodes_see_one_gapless_sequence(
 
 
 async def test_a_dropped_subscription_is_rebuilt_and_bad_bus_messages_are_survived(
-    start_nodes: StartNodes, redis_server: RedisServer
+    start_nodes: StartServeProcesss, redis_server: RedisServer
 ) -> None:
     a, b = await start_nodes(2, LIAISON_SWEEP_S="600")
     office = await Office.create(a)
@@ -225,7 +171,7 @@ async def test_a_dropped_subscription_is_rebuilt_and_bad_bus_messages_are_surviv
 
 
 async def test_logout_cuts_the_sessions_sockets_on_every_node_within_two_seconds(
-    start_nodes: StartNodes,
+    start_nodes: StartServeProcesss,
 ) -> None:
     a, b, c = await start_nodes(3)
     office = await Office.create(a)
@@ -241,7 +187,7 @@ async def test_logout_cuts_the_sessions_sockets_on_every_node_within_two_seconds
 
 
 async def test_a_node_killed_under_paging_loses_nothing_and_its_users_go_offline(
-    start_nodes: StartNodes,
+    start_nodes: StartServeProcesss,
 ) -> None:
     a, b, c = await start_nodes(3)
     office = await Office.create(a)
@@ -304,7 +250,7 @@ async def test_a_node_killed_under_paging_loses_nothing_and_its_users_go_offline
 
 
 async def test_a_redis_outage_under_paging_loses_nothing_and_pushes_are_late_at_most_a_sweep(
-    start_nodes: StartNodes, redis_server: RedisServer
+    start_nodes: StartServeProcesss, redis_server: RedisServer
 ) -> None:
     a, b = await start_nodes(2)
     office = await Office.create(a)
@@ -351,7 +297,7 @@ async def _not(ready: Awaitable[bool]) -> bool:
 
 # --- ephemeral state across nodes ----------------------------------------------------------------
 async def test_the_whereabouts_board_and_meeting_presence_are_right_across_nodes(
-    start_nodes: StartNodes,
+    start_nodes: StartServeProcesss,
 ) -> None:
     a, b = await start_nodes(2)
     office = await Office.create(a)
@@ -436,7 +382,7 @@ async def test_the_whereabouts_board_and_meeting_presence_are_right_across_nodes
 
 
 async def test_the_rate_limit_and_the_socket_cap_hold_per_user_across_nodes(
-    start_nodes: StartNodes,
+    start_nodes: StartServeProcesss,
 ) -> None:
     a, b, c = await start_nodes(
         3, LIAISON_RATE_PER_S="0.5", LIAISON_RATE_BURST="6", LIAISON_MAX_CONNECTIONS_PER_USER="3"
@@ -473,14 +419,14 @@ def _children(pid: int) -> set[int]:
 async def test_workers_share_one_port_and_a_dead_one_is_replaced(
     database_url: str, tmp_path: Path, redis_server: RedisServer, password_hash: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = _env(database_url, tmp_path / "data", redis_server.url, {})
     with (tmp_path / "workers.log").open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             str(LIAISON), "serve", "--workers", "2", "--port", str(port),
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    node = Node("workers", env, tmp_path, password_hash)
+    node = ServeProcess("workers", env, tmp_path, password_hash)
     node.port, node.url = port, f"http://127.0.0.1:{port}"
     try:
         await eventually(node.ready, 30)
@@ -516,7 +462,7 @@ async def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
     env["LIAISON_DATA_DIR"] = str(tmp_path)
     proc = await asyncio.create_subprocess_exec(
-        str(LIAISON), "serve", "--workers", "2", "--port", str(_free_port()),
+        str(LIAISON), "serve", "--workers", "2", "--port", str(free_port()),
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
