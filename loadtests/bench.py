@@ -81,7 +81,7 @@ class Options:
     only: str | None = None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -163,7 +163,7 @@ class Server:
         # pinned to these cores ([]: not pinned); by default `core`, on a machine of several
         self.cpus = [core] if cpus is None and (os.cpu_count() or 1) > 1 else cpus or []
         self.env = env  # settings for Liaison on top of the bench's own
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"liaison-bench-{kind}-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -179,7 +179,7 @@ class Server:
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError(f"{self.kind} needs redis-server on PATH")
-        port = _free_port()
+        port = free_port()
         cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         cmd += ["--dir", str(self.dir)]
         log = (self.dir / "redis.log").open("wb")

@@ -361,7 +361,7 @@ async def hiccup(o: Options, office: Office, sms: SmsSink, dsn: str) -> dict[str
 
 
 # -- running it ----------------------------------------------------------------------------------
-def _embedded_dsn(data_dir: Path) -> str:
+def embedded_dsn(data_dir: Path) -> str:
     lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
     return f"postgresql://postgres@/liaison?host={lines[4]}&port={lines[3]}"
 
@@ -388,7 +388,7 @@ async def run(o: Options) -> dict[str, Any]:
             )
             server.start()
             await server.wait_ready()
-            url, dsn = server.url, _embedded_dsn(server.dir / "data")
+            url, dsn = server.url, embedded_dsn(server.dir / "data")
         host = urlsplit(url).hostname or ""
         if not (host == "localhost" or host.startswith("127.") or host == "::1"):
             raise SystemExit("liaison-load faults: only a server on this machine (loopback)")

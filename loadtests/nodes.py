@@ -32,19 +32,12 @@ from typing import Any
 
 import aiohttp
 
-from loadtests.faults import Office, Tab
+from loadtests.bench import free_port
+from loadtests.faults import Office, Tab, embedded_dsn
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "deploy" / "nginx.conf"
 ADMIN = "nodesadmin:nodes-admin-pw-1"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def render_nginx(prefix: Path, listen: int, ports: list[int]) -> str:
@@ -203,11 +196,6 @@ class Cluster:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def embedded_dsn(data_dir: Path) -> str:
-    lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
-    return f"postgresql://postgres@/liaison?host={lines[4]}&port={lines[3]}"
 
 
 async def _page_round(office: Office, people: list[dict[str, Any]], n: int) -> list[str]:
